@@ -1,0 +1,3 @@
+from migguard.cli import main
+
+main()

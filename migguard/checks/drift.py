@@ -1,0 +1,180 @@
+"""Rules comparing models with migrations: ``drift`` and ``schema-mismatch``.
+
+``drift`` is Alembic's own autogenerate comparison, run at head on the same MigrationContext
+env.py configured, so the user's ``include_object``, ``compare_type`` and friends apply and the
+result is exactly what ``alembic revision --autogenerate`` would write. ``schema-mismatch``
+compares the catalog of "migrations applied" with "models created" for what autogenerate does
+not look at: check constraints, enum labels, index expressions and predicates, server defaults
+(when compare_server_default is off) and generated names.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+from migguard.findings import Finding, Rule, Severity, register
+from migguard.locate import find_table
+
+if TYPE_CHECKING:
+    from migguard.project import Project
+    from migguard.runner import RunResult
+    from migguard.schema import Difference
+
+DRIFT = register(
+    Rule(
+        id="drift",
+        summary="Models and migrations disagree: autogenerate would write a new revision",
+        severity=Severity.ERROR,
+        what="Upgrades a throwaway database to head and runs Alembic's autogenerate "
+        "comparison against target_metadata with env.py's own options.",
+        why="A model change without its migration ships code that expects a column the "
+        "production database does not have.",
+        example="class Book(Base):\n    isbn: Mapped[str]  # no revision adds books.isbn",
+        use_instead='alembic revision --autogenerate -m "add books.isbn"  # and review it',
+        needs_database=True,
+    )
+)
+SCHEMA_MISMATCH = register(
+    Rule(
+        id="schema-mismatch",
+        summary="The schema the migrations build differs from the one the models create",
+        severity=Severity.ERROR,
+        what="Creates the models with metadata.create_all in a second throwaway database and "
+        "compares both catalogs: check constraints, enum labels, index expressions and "
+        "predicates, server defaults and constraint names that autogenerate does not compare.",
+        why="Tests that build the schema with create_all pass against a schema production "
+        "never had.",
+        example='status = mapped_column(Enum("draft", "published", "archived", '
+        'name="book_status"))\n# the migration created book_status with only two labels',
+        use_instead="op.execute(\"ALTER TYPE book_status ADD VALUE 'archived'\")",
+        needs_database=True,
+    )
+)
+
+
+def check_drift(result: RunResult, project: Project) -> list[Finding]:
+    """One finding per table (or per schema-level object) autogenerate wants to change."""
+    if result.drift_ops is None or result.drift_ops.is_empty():
+        return []
+    from alembic.autogenerate import render_python_code
+    from alembic.operations import ops
+
+    head = result.revisions[-1] if result.revisions else None
+    renames = _rename_sentences(result.drift_ops)
+    findings: list[Finding] = []
+    for op in result.drift_ops.ops:
+        table = getattr(op, "table_name", None)
+        rendered = render_python_code(ops.UpgradeOps(ops=[op])).strip()
+        rendered = "\n".join(
+            line for line in rendered.splitlines() if not line.lstrip().startswith("#")
+        ).strip()
+        path, line = _model_location(project, table, result, head)
+        subject = f"table {table}" if table else "schema"
+        message = (
+            f"models and migrations differ on {subject}; autogenerate would add to a new "
+            f"revision:\n{rendered}"
+        )
+        rename_notes = [s for s in renames if table and s.startswith(f"{table}:")]
+        if rename_notes:
+            message += "\n" + "\n".join(rename_notes)
+        findings.append(
+            Finding(
+                rule=DRIFT.id,
+                message=message,
+                path=path,
+                line=line,
+                revision=head,
+                hint='alembic revision --autogenerate -m "..." and review the result'
+                if not rename_notes
+                else "write the rename by hand: op.alter_column(..., new_column_name=...)",
+                anchor=f"{subject}:{rendered}",
+            )
+        )
+    return findings
+
+
+def check_schema_mismatch(
+    differences: list[Difference], result: RunResult, project: Project
+) -> list[Finding]:
+    """Catalog differences between migrations and models, minus what drift already said."""
+    covered = _drift_subjects(result.drift_ops)
+    head = result.revisions[-1] if result.revisions else None
+    findings: list[Finding] = []
+    for difference in differences:
+        if _covered_by_drift(difference, covered):
+            continue
+        path, line = _model_location(project, difference.table, result, head)
+        message = difference.describe_models()
+        findings.append(
+            Finding(
+                rule=SCHEMA_MISMATCH.id,
+                message=message,
+                path=path,
+                line=line,
+                revision=head,
+                hint="change the model or add a revision so that both build the same schema",
+                anchor=message,
+            )
+        )
+    return findings
+
+
+def _model_location(
+    project: Project, table: str | None, result: RunResult, head: str | None
+) -> tuple[str | None, int | None]:
+    if table:
+        skip = (project.script_location, *project.version_dirs)
+        found = find_table(project.root, table.split(".")[-1], skip)
+        if found:
+            return project.relpath(found[0]), found[1]
+    if head and head in result.paths:
+        return result.paths[head], None
+    return project.relpath(project.env_py), None
+
+
+def _drift_subjects(upgrade_ops: Any) -> dict[str, set[str]]:
+    """Table -> names (columns, indexes, constraints) autogenerate already reported; '*' for
+    a whole table."""
+    subjects: dict[str, set[str]] = defaultdict(set)
+    if upgrade_ops is None:
+        return subjects
+    for diff in upgrade_ops.as_diffs():
+        for item in diff if isinstance(diff, list) else [diff]:
+            kind = item[0]
+            if kind in ("add_table", "remove_table"):
+                subjects[item[1].name].add("*")
+            elif kind in ("add_column", "remove_column"):
+                subjects[item[2]].add(item[3].name)
+            elif kind.startswith("modify_"):
+                subjects[item[2]].add(item[3])
+            elif kind in ("add_index", "remove_index", "add_constraint", "remove_constraint",
+                          "add_fk", "remove_fk"):
+                obj = item[1]
+                table = getattr(getattr(obj, "table", None), "name", None) or getattr(
+                    getattr(obj, "parent", None), "name", None
+                )
+                if table:
+                    subjects[table].add(str(obj.name))
+    return subjects
+
+
+def _covered_by_drift(difference: Difference, covered: dict[str, set[str]]) -> bool:
+    table = (difference.table or "").split(".")[-1]
+    names = covered.get(table) or covered.get(difference.table or "")
+    if not names:
+        if difference.kind == "table":
+            return bool(covered.get(difference.name.split(".")[-1]))
+        return False
+    if "*" in names:
+        return True
+    leaf = difference.name.split(".")[-1]
+    return leaf in names or difference.name in names
+
+
+def _rename_sentences(upgrade_ops: Any) -> list[str]:
+    try:
+        from migguard.checks.rename import drift_renames
+    except ImportError:  # pragma: no cover - rename rules not installed
+        return []
+    return drift_renames(upgrade_ops)

@@ -1,0 +1,129 @@
+"""Rules about running the revisions: upgrade-fails, downgrade-fails, downgrade-mismatch.
+
+The stairway (for each revision: upgrade, snapshot, downgrade, snapshot, compare, upgrade
+again) catches a downgrade that forgets part of its upgrade right at the revision that is wrong,
+which a full ``downgrade base`` hides whenever a later downgrade drops the whole table.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING
+
+from migguard.findings import Finding, Rule, Severity, register
+
+if TYPE_CHECKING:
+    from migguard.project import Project
+    from migguard.runner import RunResult
+
+UPGRADE_FAILS = register(
+    Rule(
+        id="upgrade-fails",
+        summary="A revision's upgrade raises on a fresh database",
+        severity=Severity.ERROR,
+        what="Runs every revision's upgrade() in order on a throwaway database and reports the "
+        "first one that raises, with the database's error.",
+        why="A migration that fails in CI fails in production, half-way through a deploy.",
+        example='def upgrade():\n    op.add_column("books", sa.Column("isbn", sa.String(13), '
+        "nullable=False))  # table has rows: NOT NULL without default fails",
+        use_instead='def upgrade():\n    op.add_column("books", sa.Column("isbn", sa.String(13), '
+        'nullable=False, server_default=""))',
+        needs_database=True,
+    )
+)
+DOWNGRADE_FAILS = register(
+    Rule(
+        id="downgrade-fails",
+        summary="A revision's downgrade raises right after its upgrade",
+        severity=Severity.ERROR,
+        what="Runs each revision's downgrade() right after its upgrade() and reports errors.",
+        why="The downgrade is what you run during an incident; that is the worst time to find "
+        "out it does not work.",
+        example='def downgrade():\n    op.drop_index("ix_books_title")  # wrong name / table',
+        use_instead='def downgrade():\n    op.drop_index(op.f("ix_books_title"), table_name="books")',
+        needs_database=True,
+    )
+)
+DOWNGRADE_MISMATCH = register(
+    Rule(
+        id="downgrade-mismatch",
+        summary="upgrade + downgrade does not return the schema to where it was",
+        severity=Severity.ERROR,
+        what="Compares a catalog snapshot before a revision's upgrade with one after its "
+        "upgrade and downgrade: tables, columns, indexes, constraints, enum types, sequences "
+        "and views left behind or lost are reported.",
+        why="A downgrade that leaves an enum type or index behind makes the next upgrade fail; "
+        "one that drops too much loses data.",
+        example='def upgrade():\n    op.add_column("books", sa.Column("isbn", sa.String(13)))\n'
+        '    op.create_index("ix_books_isbn", "books", ["isbn"])\n\n'
+        'def downgrade():\n    op.drop_column("books", "isbn")  # the index goes with it, '
+        "but an enum type would not",
+        use_instead='def downgrade():\n    op.drop_index("ix_books_isbn", table_name="books")\n'
+        '    op.drop_column("books", "isbn")',
+        needs_database=True,
+    )
+)
+
+
+def check(result: RunResult, project: Project) -> list[Finding]:
+    findings: list[Finding] = []
+    for failure in result.failures:
+        rule = UPGRADE_FAILS if failure.direction in ("upgrade", "re-upgrade") else DOWNGRADE_FAILS
+        path = result.paths.get(failure.revision)
+        what = {
+            "upgrade": "upgrade failed",
+            "re-upgrade": "upgrade failed when re-applied after its downgrade",
+            "downgrade": "downgrade failed right after its upgrade",
+        }[failure.direction]
+        line = failure.line or _function_line(project, path, _function_for(failure.direction))
+        findings.append(
+            Finding(
+                rule=rule.id,
+                message=f"revision {failure.revision}: {what}: {failure.message}",
+                path=path,
+                line=line,
+                revision=failure.revision,
+                hint=_hint_for(failure.direction),
+                anchor=f"{failure.direction}:{failure.message}",
+            )
+        )
+    for trip in result.round_trips:
+        path = result.paths.get(trip.revision)
+        described = [d.describe_roundtrip() for d in trip.differences] or ["schema differs"]
+        findings.append(
+            Finding(
+                rule=DOWNGRADE_MISMATCH.id,
+                message=f"revision {trip.revision}: downgrade does not undo upgrade: "
+                + "; ".join(described),
+                path=path,
+                line=_function_line(project, path, "downgrade"),
+                revision=trip.revision,
+                hint="make downgrade() drop what upgrade() creates and restore what it drops",
+                anchor="; ".join(sorted(described)),
+            )
+        )
+    return findings
+
+
+def _function_for(direction: str) -> str:
+    return "downgrade" if direction == "downgrade" else "upgrade"
+
+
+def _hint_for(direction: str) -> str:
+    if direction == "downgrade":
+        return "run the revision's downgrade() against its own upgrade() and fix the error shown"
+    if direction == "re-upgrade":
+        return "the downgrade leaves something behind that the upgrade then collides with"
+    return "fix the statement shown; the revision must apply on an empty database"
+
+
+def _function_line(project: Project, relpath: str | None, name: str) -> int | None:
+    if relpath is None:
+        return None
+    for revision_file in project.revision_files():
+        if revision_file.relpath == relpath:
+            node = revision_file.function(name)
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                return node.lineno
+            return revision_file.revision_line
+    return None

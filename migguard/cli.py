@@ -1,0 +1,214 @@
+"""Click commands only: parse flags, call the engine, pick a reporter, choose the exit code."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+
+from migguard import __version__
+from migguard.config import FORMATS, PROVIDERS, load_settings
+from migguard.errors import MigguardError, Terminated
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _fail(message: str) -> None:
+    click.echo(f"migguard: error: {message}", err=True)
+
+
+def _install_sigterm() -> None:
+    def terminate(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, terminate)
+
+
+def _run_guarded(verbose: bool, body: Any) -> int:
+    """Every failure becomes one line and exit 2; tracebacks only with -v."""
+    _install_sigterm()
+    try:
+        return int(body())
+    except MigguardError as exc:
+        if verbose:
+            traceback.print_exc()
+        _fail(str(exc))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _fail("interrupted; throwaway databases removed")
+        return EXIT_INTERRUPTED
+    except Terminated:
+        _fail("terminated; throwaway databases removed")
+        return 143
+    except Exception as exc:  # noqa: BLE001 - the contract is one line, never a traceback
+        if verbose:
+            traceback.print_exc()
+        detail = str(exc).strip().splitlines()
+        _fail(f"internal error: {type(exc).__name__}: {detail[0] if detail else ''} (rerun with -v)")
+        return EXIT_ERROR
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="migguard")
+def cli() -> None:
+    """Migration-safety checks for SQLAlchemy + Alembic projects."""
+
+
+def _split(value: str | None) -> tuple[str, ...] | None:
+    if not value:
+        return None
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path), default=".")
+@click.option("-c", "--config", "config_file", type=click.Path(path_type=Path),
+              help="alembic.ini (or pyproject.toml) other than PATH/alembic.ini")
+@click.option("--format", "output_format", type=click.Choice(FORMATS), default=None,
+              help="Output format (default: text)")
+@click.option("--db", type=click.Choice(PROVIDERS), default=None,
+              help="Where the throwaway database comes from (default: auto)")
+@click.option("--database-url", envvar="MIGGUARD_DATABASE_URL", default=None,
+              help="A PostgreSQL server migguard may create and drop a database on")
+@click.option("--postgres-version", default=None, help="Server major version (docker, local)")
+@click.option("--select", default=None, help="Only these rules (comma-separated ids)")
+@click.option("--ignore", default=None, help="Skip these rules (comma-separated ids)")
+@click.option("--static", is_flag=True, default=False, help="Only rules that need no database")
+@click.option("--since", default=None, help="Round-trip only revisions added since REV or git ref")
+@click.option("--baseline", type=click.Path(path_type=Path), default=None,
+              help="Ignore findings recorded in this baseline file")
+@click.option("--metadata", default=None, help="module:attr of the MetaData, overriding env.py")
+@click.option("--timeout", type=float, default=None, help="Seconds for the whole run (600)")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Write the report to this file instead of stdout")
+@click.option("-v", "--verbose", is_flag=True, default=False, help="Tracebacks and progress")
+def check(path: Path, config_file: Path | None, output_format: str | None, db: str | None,
+          database_url: str | None, postgres_version: str | None, select: str | None,
+          ignore: str | None, static: bool, since: str | None, baseline: Path | None,
+          metadata: str | None, timeout: float | None, output: Path | None,
+          verbose: bool) -> None:
+    """Check the Alembic project in PATH (the directory holding alembic.ini)."""
+
+    def body() -> int:
+        from migguard.engine import check as run_check
+        from migguard.report import get_reporter
+
+        settings = load_settings(
+            path,
+            {
+                "config_file": config_file, "format": output_format, "db": db,
+                "database_url": database_url, "postgres_version": postgres_version,
+                "select": _split(select), "ignore": _split(ignore), "static": static or None,
+                "since": since, "baseline": baseline, "metadata": metadata,
+                "timeout": timeout, "verbose": verbose or None, "output": output,
+            },
+        )
+        report = run_check(path, settings)
+        reporter = get_reporter(settings.format)
+        color = settings.format == "text" and output is None and _color_wanted()
+        text = reporter(report, color=color)
+        if output is not None:
+            output.write_text(text + "\n", encoding="utf-8")
+        else:
+            click.echo(text)
+        return report.exit_code
+
+    sys.exit(_run_guarded(verbose, body))
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path), default=".")
+@click.option("-c", "--config", "config_file", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path(".migguard-baseline.json"),
+              show_default=True)
+@click.option("--static", is_flag=True, default=False)
+@click.option("--db", type=click.Choice(PROVIDERS), default=None)
+@click.option("--database-url", envvar="MIGGUARD_DATABASE_URL", default=None)
+@click.option("-v", "--verbose", is_flag=True, default=False)
+def baseline(path: Path, config_file: Path | None, output: Path, static: bool, db: str | None,
+             database_url: str | None, verbose: bool) -> None:
+    """Record the current findings so that only new ones fail from now on."""
+
+    def body() -> int:
+        from migguard.engine import check as run_check
+        from migguard.suppress import write_baseline
+
+        settings = load_settings(path, {"config_file": config_file, "static": static or None,
+                                        "db": db, "database_url": database_url})
+        settings.baseline = None
+        report = run_check(path, settings)
+        write_baseline(report.findings, output)
+        click.echo(f"wrote {len(report.findings)} finding(s) to {output}")
+        return EXIT_CLEAN
+
+    sys.exit(_run_guarded(verbose, body))
+
+
+@cli.command()
+def doctor() -> None:
+    """Which throwaway-database providers work on this machine, and why the others do not."""
+    from migguard import database
+
+    usable = 0
+    for kind in ("url", "embedded", "local", "docker", "sqlite"):
+        reason = database.availability(kind)
+        mark = "ok " if reason is None else "-- "
+        usable += reason is None and kind in ("embedded", "local", "docker", "url")
+        click.echo(f"{mark}{kind:<9} {reason or 'usable'}")
+    sys.exit(EXIT_CLEAN if usable else EXIT_ERROR)
+
+
+def _load_rules() -> None:
+    import importlib
+    import pkgutil
+
+    import migguard.checks
+
+    for info in pkgutil.iter_modules(migguard.checks.__path__):
+        importlib.import_module(f"migguard.checks.{info.name}")
+    importlib.import_module("migguard.suppress")
+
+
+@cli.command()
+def rules() -> None:
+    """List every rule with its default severity."""
+    from migguard.findings import RULES
+
+    _load_rules()
+    for rule in sorted(RULES.values(), key=lambda r: r.id):
+        needs = "db" if rule.needs_database else "static"
+        click.echo(f"{rule.id:<24} {rule.severity.value:<8} {needs:<7} {rule.summary}")
+
+
+@cli.command()
+@click.argument("rule_id")
+def rule(rule_id: str) -> None:
+    """Explain one rule, with a bad and a good example (like `ruff rule`)."""
+    from migguard.findings import RULES
+
+    _load_rules()
+    found = RULES.get(rule_id)
+    if found is None:
+        _fail(f"unknown rule {rule_id!r}; `migguard rules` lists them")
+        sys.exit(EXIT_ERROR)
+    click.echo(f"# {found.id} ({found.severity.value})\n\n{found.summary}\n")
+    click.echo(f"## What it does\n{found.what}\n\n## Why is this bad?\n{found.why}\n")
+    click.echo(f"## Example\n```python\n{found.example}\n```\n")
+    click.echo(f"## Use instead\n```python\n{found.use_instead}\n```")
+
+
+def _color_wanted() -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return sys.stdout.isatty()
+
+
+def main() -> None:
+    cli(prog_name="migguard")

@@ -1,0 +1,188 @@
+"""Settings: ``[tool.migguard]`` in the project's pyproject.toml, then .env, then CLI flags.
+
+Unknown keys are an error rather than silently ignored: a misspelt ``exlcude`` that does
+nothing is exactly the kind of quiet failure migguard exists to prevent.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from migguard.errors import MigguardError
+from migguard.findings import Severity
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+FORMATS = ("text", "json", "github", "sarif")
+PROVIDERS = ("auto", "url", "embedded", "local", "docker", "sqlite")
+
+
+@dataclass
+class Settings:
+    """Everything one run needs to know; CLI flags, config file and defaults merged."""
+
+    path: Path = field(default_factory=lambda: Path("."))
+    config_file: Path | None = None
+    format: str = "text"
+    db: str = "auto"
+    database_url: str | None = None
+    postgres_version: str | None = None
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    verbose: bool = False
+    static: bool = False
+    since: str | None = None
+    baseline: Path | None = None
+    metadata: str | None = None
+    exclude: tuple[str, ...] = ()
+    timeout: float = 600.0
+    statement_timeout: float = 60.0
+    lock_timeout: float = 10.0
+    env: dict[str, str] = field(default_factory=dict)
+    naming: dict[str, str] = field(default_factory=dict)
+    severity: dict[str, Severity] = field(default_factory=dict)
+    output: Path | None = None
+
+    def rule_enabled(self, rule_id: str) -> bool:
+        """ruff-style selection: a rule runs if selected (or nothing is) and not ignored."""
+        if self.select and not _matches(rule_id, self.select):
+            return False
+        return not _matches(rule_id, self.ignore)
+
+
+def _matches(rule_id: str, patterns: tuple[str, ...]) -> bool:
+    return any(rule_id == p or (p.endswith("*") and rule_id.startswith(p[:-1])) for p in patterns)
+
+
+# Keys accepted in [tool.migguard]; the CLI spelling with dashes is accepted too.
+_FILE_KEYS = {
+    "format",
+    "db",
+    "database_url",
+    "postgres_version",
+    "select",
+    "ignore",
+    "exclude",
+    "baseline",
+    "metadata",
+    "timeout",
+    "statement_timeout",
+    "lock_timeout",
+    "env",
+    "naming",
+    "severity",
+    "config",
+}
+
+
+def read_pyproject(project_dir: Path) -> tuple[dict[str, Any], Path | None]:
+    """The ``[tool.migguard]`` table nearest to the project directory (walking up)."""
+    for directory in [project_dir, *project_dir.parents]:
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise MigguardError(f"invalid TOML: {exc}", path=str(candidate)) from exc
+            table = data.get("tool", {}).get("migguard")
+            if table is not None:
+                return table, candidate
+            if (directory / ".git").exists():
+                break
+    return {}, None
+
+
+def load_settings(path: Path, cli: dict[str, Any]) -> Settings:
+    """Merge defaults < pyproject.toml < CLI flags (flags that were given, i.e. not None)."""
+    project_dir = (path if path.is_dir() else path.parent).resolve()
+    table, source = read_pyproject(project_dir)
+    values: dict[str, Any] = {}
+    for raw_key, value in table.items():
+        key = raw_key.replace("-", "_")
+        if key not in _FILE_KEYS:
+            known = ", ".join(sorted(_FILE_KEYS))
+            raise MigguardError(
+                f"unknown key {raw_key!r} in [tool.migguard] (known: {known})", path=str(source)
+            )
+        values[key] = value
+    if "config" in values:
+        values["config_file"] = Path(str(values.pop("config")))
+    for key, value in cli.items():
+        if value is None or value == ():
+            continue
+        values[key] = value
+    values["path"] = path
+    return _coerce(values, source)
+
+
+def _coerce(values: dict[str, Any], source: Path | None) -> Settings:
+    where = str(source) if source else None
+    settings = Settings()
+    names = {f.name for f in fields(Settings)}
+    for key, value in values.items():
+        if key not in names:
+            raise MigguardError(f"unknown setting {key!r}", path=where)
+        if key in ("select", "ignore", "exclude"):
+            value = _as_rule_tuple(value)
+        elif key in ("timeout", "statement_timeout", "lock_timeout"):
+            value = float(value)
+        elif key in ("baseline", "config_file", "output") and value is not None:
+            value = Path(value)
+        elif key == "severity":
+            value = _as_severity_map(value, where)
+        elif key in ("env", "naming"):
+            if not isinstance(value, dict):
+                raise MigguardError(f"[tool.migguard.{key}] must be a table", path=where)
+            value = {str(k): str(v) for k, v in value.items()}
+        elif key == "format" and value not in FORMATS:
+            raise MigguardError(f"format must be one of {', '.join(FORMATS)}", path=where)
+        elif key == "db" and value not in PROVIDERS:
+            raise MigguardError(f"db must be one of {', '.join(PROVIDERS)}", path=where)
+        setattr(settings, key, value)
+    return settings
+
+
+def _as_rule_tuple(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = value.split(",")
+    return tuple(str(v).strip() for v in value if str(v).strip())
+
+
+def _as_severity_map(value: Any, where: str | None) -> dict[str, Severity]:
+    if not isinstance(value, dict):
+        raise MigguardError("[tool.migguard.severity] must be a table", path=where)
+    result: dict[str, Severity] = {}
+    for rule_id, level in value.items():
+        try:
+            result[str(rule_id)] = Severity(str(level))
+        except ValueError:
+            raise MigguardError(
+                f"severity for {rule_id!r} must be 'error' or 'warning', not {level!r}", path=where
+            ) from None
+    return result
+
+
+def load_dotenv_for(project_dir: Path) -> dict[str, str]:
+    """Values from the nearest .env walking up from the project; never overrides os.environ.
+
+    Returned so the safety guard can see which variables the project's env.py will read.
+    """
+    from dotenv import dotenv_values
+
+    for directory in [project_dir, *project_dir.parents]:
+        candidate = directory / ".env"
+        if candidate.is_file():
+            values = {k: v for k, v in dotenv_values(candidate).items() if v is not None}
+            for key, value in values.items():
+                os.environ.setdefault(key, value)
+            return values
+        if (directory / ".git").exists():
+            break
+    return {}

@@ -1,0 +1,118 @@
+"""What every provider hands back: a server migguard may create and drop databases on."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import URL, make_url
+
+from migguard.errors import MigguardError
+
+# Internal connections always use psycopg2 (a hard dependency); env.py gets its own driver.
+ADMIN_DRIVER = "postgresql+psycopg2"
+
+
+def new_database_name(suffix: str = "") -> str:
+    """``migguard_<random>``: unguessable, so the safety guard can treat it as a token."""
+    return f"migguard_{secrets.token_hex(6)}{suffix}"
+
+
+def redact(url: URL | str) -> str:
+    """A URL fit for a message: the password never reaches a log or a CI page."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    return parsed.render_as_string(hide_password=True)
+
+
+@dataclass
+class Server:
+    """A PostgreSQL (or SQLite) server that belongs to this run, or a user's server on which
+    this run owns only the databases it created."""
+
+    kind: str
+    admin_url: URL
+    version: str = ""
+    created: list[str] = field(default_factory=list)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.admin_url.get_backend_name() == "sqlite"
+
+    def create_database(self, name: str | None = None, template: str | None = None) -> URL:
+        """A new empty database (or a copy of ``template``); dropped when the server closes."""
+        name = name or new_database_name()
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.admin_url, isolation_level="AUTOCOMMIT", poolclass=_null_pool())
+        try:
+            with engine.connect() as conn:
+                clause = f' TEMPLATE "{template}"' if template else ""
+                conn.execute(text(f'CREATE DATABASE "{name}"{clause}'))
+        except Exception as exc:
+            raise MigguardError(
+                f"cannot create a database on {redact(self.admin_url)}: {_first_line(exc)}"
+            ) from exc
+        finally:
+            engine.dispose()
+        self.created.append(name)
+        return self.admin_url.set(database=name)
+
+    def drop_databases(self) -> None:
+        """Drop every database this run created, terminating stray sessions first."""
+        if not self.created:
+            return
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.admin_url, isolation_level="AUTOCOMMIT", poolclass=_null_pool())
+        try:
+            with engine.connect() as conn:
+                for name in reversed(self.created):
+                    conn.execute(
+                        text(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = :name AND pid <> pg_backend_pid()"
+                        ),
+                        {"name": name},
+                    )
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            self.created.clear()
+        finally:
+            engine.dispose()
+
+
+@dataclass
+class ThrowawayDB:
+    """One database of a throwaway server, renderable with any driver."""
+
+    server: Server
+    sa_url: URL
+
+    @property
+    def name(self) -> str:
+        return self.sa_url.database or ""
+
+    def url(self, drivername: str | None = None) -> str:
+        """The URL as a string with the password, rendered for ``drivername``."""
+        url = self.sa_url.set(drivername=drivername) if drivername else self.sa_url
+        return url.render_as_string(hide_password=False)
+
+
+def _null_pool() -> type:
+    from sqlalchemy.pool import NullPool
+
+    return NullPool
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextmanager
+def closing_server(server: Server) -> Iterator[Server]:
+    try:
+        yield server
+    finally:
+        server.drop_databases()

@@ -1,0 +1,361 @@
+"""The engine behind every front door: ``check(path, settings) -> Report``.
+
+The CLI, the GitHub Action, the pre-commit hooks and the pytest plugin all call this; it holds
+no presentation logic and never exits the process.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from migguard.config import Settings, load_dotenv_for
+from migguard.errors import MigguardError
+from migguard.findings import Finding, Severity, sort_key
+from migguard.project import Project, load_project
+
+if TYPE_CHECKING:
+    from migguard.database.base import Server
+    from migguard.runner import RunResult
+
+
+@dataclass
+class Report:
+    """What one run found and how much it looked at."""
+
+    findings: list[Finding] = field(default_factory=list)
+    revisions: int = 0
+    checked: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    database: str = ""
+    notes: list[str] = field(default_factory=list)
+    root: Path | None = None
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.effective_severity is Severity.ERROR)
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for f in self.findings if f.effective_severity is Severity.WARNING)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.errors else 0
+
+
+def check(path: Path | str, settings: Settings | None = None) -> Report:
+    """Check one Alembic project; raises MigguardError for anything that prevents checking."""
+    started = time.monotonic()
+    settings = settings or Settings(path=Path(path))
+    project = load_project(Path(path), settings.config_file)
+    dotenv_values = load_dotenv_for(project.root)
+    report = Report(root=project.root)
+    revision_files = project.revision_files()
+    report.revisions = len(revision_files)
+
+    findings = _static_findings(project, settings, metadata=None)
+    graph_broken = any(f.rule == "broken-graph" for f in findings)
+    if not settings.static:
+        if graph_broken:
+            report.notes.append("revision graph is broken: database checks skipped")
+        else:
+            with _overall_timeout(settings.timeout):
+                findings += _database_findings(project, settings, dotenv_values, report)
+    report.findings = _finalize(findings, project, settings)
+    report.seconds = round(time.monotonic() - started, 3)
+    return report
+
+
+def _static_findings(project: Project, settings: Settings, metadata: Any) -> list[Finding]:
+    from migguard.checks import StaticContext
+
+    context = StaticContext(project=project, settings=settings, metadata=metadata)
+    findings: list[Finding] = []
+    for module_name in ("graph", "startup", "naming"):
+        module = _optional_check_module(module_name)
+        if module is not None:
+            findings += module.check(context)
+    rename = _optional_check_module("rename")
+    if rename is not None and settings.static:
+        for revision_file in project.revision_files():
+            findings += rename.from_source(revision_file)
+    return findings
+
+
+def _optional_check_module(name: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(f"migguard.checks.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"migguard.checks.{name}":
+            return None
+        raise
+
+
+def _database_findings(
+    project: Project, settings: Settings, dotenv_values: dict[str, str], report: Report
+) -> list[Finding]:
+    from migguard import database
+    from migguard.checks import drift, roundtrip
+    from migguard.runner import RunPlan
+
+    driver = project_driver(project, dotenv_values)
+    with database.provide(
+        settings.db,
+        database_url=settings.database_url,
+        postgres_version=settings.postgres_version,
+        wants_sqlite=driver == "sqlite",
+    ) as server:
+        report.database = f"{server.kind} {server.version}".strip()
+        plan = RunPlan(since=None, metadata_override=_metadata_override(settings))
+        result = _run_on(server, project, settings, driver, dotenv_values, plan)
+        report.checked = len(result.checked)
+        report.skipped = len(result.revisions) - len(result.checked)
+        findings = roundtrip.check(result, project)
+        findings += _renames_from_ops(result)
+        if result.reached_head and result.target_metadata is None:
+            report.notes.append(
+                "env.py passes no target_metadata: drift and schema-mismatch were skipped"
+            )
+        elif result.reached_head:
+            findings += drift.check_drift(result, project)
+            findings += drift.check_schema_mismatch(
+                _models_differences(server, result), result, project
+            )
+        findings += _metadata_naming(project, settings, result.target_metadata)
+    return findings
+
+
+def _run_on(
+    server: Server,
+    project: Project,
+    settings: Settings,
+    driver: str,
+    dotenv_values: dict[str, str],
+    plan: Any,
+) -> RunResult:
+    import os
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    from migguard import runner, safety
+
+    url = server.create_database()
+    _set_timeouts(server, url, settings)
+    guard = safety.Guard(env_py=project.env_py)
+    guard.allow(url)
+    render_driver = "sqlite" if server.is_sqlite else driver
+    target = url.set(drivername=render_driver)
+    values = safety.redirect_values(
+        url if server.is_sqlite else url,
+        default_driver=render_driver,
+        mapping=settings.env,
+        existing={**dotenv_values, **os.environ},
+    )
+    guard.variables_set = tuple(values)
+    config = project.alembic_config()
+    config.set_main_option(
+        "sqlalchemy.url", target.render_as_string(hide_password=False).replace("%", "%%")
+    )
+    script = project.script_directory()
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with (
+            safety.environment(values),
+            runner.project_cwd(project, config),
+            engine.connect() as connection,
+        ):
+            config.attributes["connection"] = connection
+            return runner.run(project, script, config, guard, plan)
+    finally:
+        engine.dispose()
+
+
+def _set_timeouts(server: Server, url: Any, settings: Settings) -> None:
+    if server.is_sqlite:
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(server.admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            for name, seconds in (
+                ("statement_timeout", settings.statement_timeout),
+                ("lock_timeout", settings.lock_timeout),
+            ):
+                ms = int(seconds * 1000)
+                conn.execute(text(f'ALTER DATABASE "{url.database}" SET {name} = {ms}'))
+    finally:
+        engine.dispose()
+
+
+def _models_differences(server: Server, result: RunResult) -> list[Any]:
+    """create_all in a second fresh database; compare with the head snapshot."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    from migguard import schema
+
+    if result.head_snapshot is None:
+        return []
+    metadatas = _as_list(result.target_metadata)
+    url = server.create_database()
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            if not server.is_sqlite:
+                for extension in result.head_snapshot.extensions:
+                    conn.execute(text(f'CREATE EXTENSION IF NOT EXISTS "{extension}"'))
+                for schema_name in {t.schema for m in metadatas for t in m.tables.values()}:
+                    if schema_name:
+                        conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema_name}"'))
+            for metadata in metadatas:
+                metadata.create_all(conn)
+        with engine.connect() as conn:
+            models = schema.snapshot(conn)
+    except Exception as exc:
+        result.notes.append(f"metadata.create_all failed, schema-mismatch skipped: {exc}")
+        return []
+    finally:
+        engine.dispose()
+    tables = {(t.schema, t.name) for m in metadatas for t in m.tables.values()}
+    include = result.context_opts.get("include_object")
+    if include is not None:
+        tables = {
+            key
+            for key in tables
+            if _included(include, next(t for m in metadatas for t in m.tables.values()
+                                       if (t.schema, t.name) == key))
+        }
+    return schema.diff(
+        schema.restrict(result.head_snapshot, tables), schema.restrict(models, tables)
+    )
+
+
+def _included(include_object: Any, table: Any) -> bool:
+    try:
+        return bool(include_object(table, table.name, "table", False, None))
+    except Exception:
+        return True
+
+
+def _as_list(metadata: Any) -> list[Any]:
+    if metadata is None:
+        return []
+    if isinstance(metadata, list | tuple):
+        return list(metadata)
+    return [metadata]
+
+
+def _renames_from_ops(result: RunResult) -> list[Finding]:
+    rename = _optional_check_module("rename")
+    if rename is None:
+        return []
+    findings: list[Finding] = []
+    for revision, recorded in result.recorded_ops.items():
+        findings += rename.from_ops(revision, result.paths.get(revision, ""), recorded)
+    return findings
+
+
+def _metadata_naming(project: Project, settings: Settings, metadata: Any) -> list[Finding]:
+    naming = _optional_check_module("naming")
+    if naming is None or metadata is None or not hasattr(naming, "check_metadata"):
+        return []
+    from migguard.checks import StaticContext
+
+    return naming.check_metadata(
+        StaticContext(project=project, settings=settings, metadata=metadata)
+    )
+
+
+def _metadata_override(settings: Settings) -> Any:
+    if not settings.metadata:
+        return None
+    import importlib
+
+    module_name, _, attr = settings.metadata.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+        value: Any = module
+        for part in (attr or "metadata").split("."):
+            value = getattr(value, part)
+    except (ImportError, AttributeError) as exc:
+        raise MigguardError(f"--metadata {settings.metadata}: {exc}") from exc
+    return value
+
+
+def project_driver(project: Project, dotenv_values: dict[str, str]) -> str:
+    """The SQLAlchemy driver the project itself uses, so env.py gets a URL it can open."""
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    from migguard.safety import URL_VARIABLES
+
+    candidates: list[str] = []
+    ini_url = project.alembic_config().get_main_option("sqlalchemy.url")
+    if ini_url:
+        candidates.append(ini_url)
+    for name in URL_VARIABLES:
+        value = os.environ.get(name) or dotenv_values.get(name)
+        if value:
+            candidates.append(value)
+    for candidate in candidates:
+        try:
+            url = make_url(candidate.strip())
+        except Exception:
+            continue
+        backend = url.get_backend_name()
+        if backend == "sqlite":
+            return "sqlite"
+        if backend in ("postgresql", "postgres"):
+            driver = url.get_driver_name()
+            return f"postgresql+{driver}" if driver else "postgresql+psycopg2"
+    env_text = project.env_py.read_text(encoding="utf-8", errors="replace")
+    if "async_engine_from_config" in env_text or "create_async_engine" in env_text:
+        return "postgresql+asyncpg"
+    return "postgresql+psycopg2"
+
+
+def _finalize(findings: list[Finding], project: Project, settings: Settings) -> list[Finding]:
+    kept = [f for f in findings if settings.rule_enabled(f.rule)]
+    try:
+        from migguard import suppress
+    except ImportError:  # pragma: no cover
+        return sorted(kept, key=sort_key)
+    kept, problems = suppress.apply_suppressions(kept, project.root)
+    kept += [p for p in problems if settings.rule_enabled(p.rule)]
+    if settings.severity:
+        kept = suppress.apply_severity_overrides(kept, settings.severity)
+    if settings.baseline is not None:
+        kept = suppress.apply_baseline(kept, settings.baseline)
+    return sorted(kept, key=sort_key)
+
+
+@contextmanager
+def _overall_timeout(seconds: float) -> Iterator[None]:
+    """--timeout for the whole run; cleanup still runs because it unwinds as an exception."""
+    if not seconds or seconds <= 0 or not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise MigguardError(f"timed out after {seconds:g} s (--timeout)")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -1,0 +1,31 @@
+"""The one exception type that turns into exit code 2 with a single clear line."""
+
+from __future__ import annotations
+
+
+class MigguardError(Exception):
+    """A usage, configuration or environment problem: the project could not be checked.
+
+    The message is shown to the user as one line, so it names the file, server or setting at
+    fault and, where there is one, the fix.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.line = line
+
+    def __str__(self) -> str:
+        message = super().__str__()
+        if self.path:
+            where = f"{self.path}:{self.line}" if self.line else self.path
+            return f"{where}: {message}"
+        return message
+
+
+class Terminated(BaseException):
+    """SIGTERM, turned into an exception so that every cleanup block still runs.
+
+    A BaseException, like KeyboardInterrupt, so that code catching a revision's errors does
+    not mistake it for one.
+    """

@@ -1,0 +1,70 @@
+"""Where a table is defined in the project's model code, so drift points at a line to edit.
+
+A text scan (``__tablename__ = "books"``, ``Table("books", ...)``, SQLModel ``table=True``
+classes named after the table), not an import: it must work when the models raise on import
+and cost nothing when there is no drift.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+_SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "site-packages", "__pycache__", "build",
+              "dist", ".tox", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
+
+
+def python_files(root: Path, skip: tuple[Path, ...] = ()) -> list[Path]:
+    """The project's own .py files: no virtualenvs, no caches, nothing under ``skip``."""
+    found: list[Path] = []
+    skip_resolved = tuple(p.resolve() for p in skip)
+    stack = [root]
+    while stack:
+        directory = stack.pop()
+        try:
+            entries = sorted(directory.iterdir())
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir():
+                if entry.name in _SKIP_DIRS or (entry / "pyvenv.cfg").exists():
+                    continue
+                if any(entry.resolve() == s for s in skip_resolved):
+                    continue
+                stack.append(entry)
+            elif entry.suffix == ".py":
+                found.append(entry)
+    return sorted(found)
+
+
+@lru_cache(maxsize=64)
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def find_table(root: Path, table: str, skip: tuple[Path, ...] = ()) -> tuple[Path, int] | None:
+    """The file and 1-based line where ``table`` is declared as a model, if it can be found."""
+    name = re.escape(table)
+    patterns = [
+        re.compile(rf"__tablename__\s*(?::\s*\w+\s*)?=\s*['\"]{name}['\"]"),
+        re.compile(rf"\bTable\(\s*['\"]{name}['\"]"),
+    ]
+    class_pattern = re.compile(rf"^class\s+(\w+)\(.*table\s*=\s*True", re.M)
+    fallback: tuple[Path, int] | None = None
+    for path in python_files(root, skip):
+        text = _read(path)
+        if table not in text and "table=True" not in text.replace(" ", ""):
+            continue
+        for pattern in patterns:
+            match = pattern.search(text)
+            if match:
+                return path, text.count("\n", 0, match.start()) + 1
+        if fallback is None:
+            for match in class_pattern.finditer(text):
+                if match.group(1).lower() == table.replace("_", "").lower():
+                    fallback = (path, text.count("\n", 0, match.start()) + 1)
+    return fallback

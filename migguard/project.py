@@ -1,0 +1,250 @@
+"""The Alembic project on disk: its config, its revision files and their graph.
+
+Revision files are read with ``ast`` first, without importing them, so that the static rules
+work without a database and a syntax error is reported with its file and line instead of a
+traceback from deep inside Alembic's module loader.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from migguard.errors import MigguardError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+_INI_NAMES = ("alembic.ini",)
+
+
+@dataclass
+class RevisionFile:
+    """A revision script as written on disk, read without running it."""
+
+    path: Path
+    relpath: str
+    source: str
+    tree: ast.Module
+    revision: str | None
+    down_revisions: tuple[str, ...]
+    depends_on: tuple[str, ...] = ()
+    branch_labels: tuple[str, ...] = ()
+    revision_line: int | None = None
+    down_revision_line: int | None = None
+
+    def function(self, name: str) -> ast.FunctionDef | None:
+        """The module-level ``upgrade``/``downgrade`` definition, if any."""
+        for node in self.tree.body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
+                return node  # type: ignore[return-value]
+        return None
+
+    @property
+    def lines(self) -> list[str]:
+        return self.source.splitlines()
+
+
+@dataclass
+class Project:
+    """Where the project lives and how Alembic is configured for it."""
+
+    root: Path
+    config_path: Path
+    script_location: Path
+    version_dirs: list[Path]
+    _alembic_config: Config | None = field(default=None, repr=False)
+    _revision_files: list[RevisionFile] | None = field(default=None, repr=False)
+
+    @property
+    def env_py(self) -> Path:
+        return self.script_location / "env.py"
+
+    def relpath(self, path: Path | str) -> str:
+        """A path as reported: relative to the project root, with forward slashes."""
+        absolute = Path(path).resolve()
+        try:
+            return absolute.relative_to(self.root).as_posix()
+        except ValueError:
+            return Path(os.path.relpath(absolute, self.root)).as_posix()
+
+    def alembic_config(self) -> Config:
+        """A fresh Alembic Config each call: the runner mutates attributes and main options."""
+        from alembic.config import Config
+
+        if self.config_path.name == "pyproject.toml":
+            config = Config(toml_file=str(self.config_path))
+        else:
+            config = Config(str(self.config_path))
+            toml = self.config_path.parent / "pyproject.toml"
+            if toml.is_file() and _has_tool_alembic(toml):
+                config = Config(str(self.config_path), toml_file=str(toml))
+        return config
+
+    def revision_files(self) -> list[RevisionFile]:
+        """Every revision script in the version directories, parsed but not imported."""
+        if self._revision_files is None:
+            files: list[RevisionFile] = []
+            for directory in self.version_dirs:
+                if not directory.is_dir():
+                    continue
+                for path in sorted(directory.rglob("*.py")):
+                    if path.name.startswith((".#", "__init__")) or "__pycache__" in path.parts:
+                        continue
+                    files.append(read_revision_file(path, self.relpath(path)))
+            self._revision_files = files
+        return self._revision_files
+
+    def script_directory(self) -> ScriptDirectory:
+        """Alembic's own view of the graph; imports every revision module."""
+        from alembic.script import ScriptDirectory
+        from alembic.util import CommandError
+
+        self.revision_files()  # syntax errors first, with file and line
+        try:
+            return ScriptDirectory.from_config(self.alembic_config())
+        except CommandError as exc:
+            raise MigguardError(str(exc), path=self.relpath(self.config_path)) from exc
+
+
+def _has_tool_alembic(toml_path: Path) -> bool:
+    return "[tool.alembic]" in toml_path.read_text(encoding="utf-8", errors="replace")
+
+
+def find_config(path: Path, config_file: Path | None = None) -> Path:
+    """The alembic.ini (or pyproject.toml with [tool.alembic]) that describes PATH."""
+    if config_file is not None:
+        candidate = config_file if config_file.is_absolute() else (path / config_file)
+        if not candidate.is_file():
+            candidate = config_file.resolve()
+        if not candidate.is_file():
+            raise MigguardError(f"config file not found: {config_file}")
+        return candidate.resolve()
+    if path.is_file():
+        return path.resolve()
+    if not path.is_dir():
+        raise MigguardError(f"no such directory: {path}")
+    for name in _INI_NAMES:
+        if (path / name).is_file():
+            return (path / name).resolve()
+    toml = path / "pyproject.toml"
+    if toml.is_file() and _has_tool_alembic(toml):
+        return toml.resolve()
+    raise MigguardError(
+        f"no alembic.ini in {path} (pass the directory that holds it, or -c/--config FILE)"
+    )
+
+
+def load_project(path: Path, config_file: Path | None = None) -> Project:
+    """Locate alembic.ini and the directories it names, without importing anything."""
+    config_path = find_config(path, config_file)
+    root = (path if path.is_dir() else config_path.parent).resolve()
+    project = Project(
+        root=root,
+        config_path=config_path,
+        script_location=root,
+        version_dirs=[],
+    )
+    config = project.alembic_config()
+    location = config.get_alembic_option("script_location") if _is_modern(config) else None
+    if location is None:
+        location = config.get_main_option("script_location")
+    if not location:
+        raise MigguardError(
+            "no script_location in the [alembic] section", path=project.relpath(config_path)
+        )
+    script_location = _resolve_location(location, config_path.parent)
+    if not script_location.is_dir():
+        raise MigguardError(
+            f"script_location {location!r} is not a directory",
+            path=project.relpath(config_path),
+        )
+    if not (script_location / "env.py").is_file():
+        raise MigguardError(f"no env.py in {project.relpath(script_location)}")
+    locations = config.get_version_locations_list()
+    if locations:
+        version_dirs = [_resolve_location(loc, config_path.parent) for loc in locations]
+    else:
+        version_dirs = [script_location / "versions"]
+    project.script_location = script_location
+    project.version_dirs = version_dirs
+    project._alembic_config = config
+    return project
+
+
+def _is_modern(config: Config) -> bool:
+    return hasattr(config, "get_alembic_option")
+
+
+def _resolve_location(location: str, base: Path) -> Path:
+    if ":" in location and not os.path.isabs(location) and not Path(base / location).exists():
+        # package resource form "myapp:migrations"
+        package, _, resource = location.partition(":")
+        import importlib.util
+
+        spec = importlib.util.find_spec(package)
+        if spec and spec.submodule_search_locations:
+            return Path(next(iter(spec.submodule_search_locations))) / resource
+    candidate = Path(location)
+    if not candidate.is_absolute():
+        candidate = base / candidate
+    return candidate.resolve()
+
+
+def read_revision_file(path: Path, relpath: str) -> RevisionFile:
+    """Parse one revision script; syntax errors and undecodable files become MigguardError."""
+    try:
+        raw = path.read_bytes()
+        source = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MigguardError(
+            f"not valid UTF-8 (byte {exc.start}): revision files must be UTF-8", path=relpath
+        ) from exc
+    except OSError as exc:
+        raise MigguardError(f"cannot read: {exc.strerror}", path=relpath) from exc
+    try:
+        tree = ast.parse(source, filename=str(path))
+    except SyntaxError as exc:
+        raise MigguardError(f"syntax error: {exc.msg}", path=relpath, line=exc.lineno) from exc
+    values: dict[str, tuple[object, int]] = {}
+    for node in tree.body:
+        targets: list[ast.expr] = []
+        value: ast.expr | None = None
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        for target in targets:
+            if isinstance(target, ast.Name) and value is not None:
+                try:
+                    values[target.id] = (ast.literal_eval(value), node.lineno)
+                except ValueError:
+                    values[target.id] = (None, node.lineno)
+    revision, revision_line = values.get("revision", (None, None))
+    down, down_line = values.get("down_revision", (None, None))
+    return RevisionFile(
+        path=path,
+        relpath=relpath,
+        source=source,
+        tree=tree,
+        revision=revision if isinstance(revision, str) else None,
+        down_revisions=_as_tuple(down),
+        depends_on=_as_tuple(values.get("depends_on", (None, 0))[0]),
+        branch_labels=_as_tuple(values.get("branch_labels", (None, 0))[0]),
+        revision_line=revision_line,
+        down_revision_line=down_line,
+    )
+
+
+def _as_tuple(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple):
+        return tuple(str(v) for v in value)
+    return ()

@@ -1,0 +1,24 @@
+"""Reporters: each turns a Report into text for one audience (terminal, machines, CI)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from migguard.engine import Report
+
+
+class Reporter(Protocol):
+    def __call__(self, report: Report, *, color: bool) -> str: ...
+
+
+def get_reporter(name: str) -> Reporter:
+    if name == "json":
+        from migguard.report.json import render
+    elif name == "github":
+        from migguard.report.github import render
+    elif name == "sarif":
+        from migguard.report.sarif import render
+    else:
+        from migguard.report.text import render
+    return render

@@ -1,0 +1,28 @@
+"""The JSON contract of DESIGN.md: stable keys, version 1, nothing else on stdout."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from migguard.engine import Report
+
+
+def as_dict(report: Report) -> dict[str, object]:
+    return {
+        "version": 1,
+        "findings": [finding.to_dict() for finding in report.findings],
+        "summary": {
+            "errors": report.errors,
+            "warnings": report.warnings,
+            "revisions": report.revisions,
+            "checked": report.checked,
+            "skipped": report.skipped,
+            "seconds": report.seconds,
+        },
+    }
+
+
+def render(report: Report, *, color: bool = False) -> str:
+    return json.dumps(as_dict(report), indent=2)

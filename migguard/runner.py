@@ -1,0 +1,362 @@
+"""Runs env.py once and drives every migration step itself on the connection env.py opens.
+
+Alembic calls the ``fn`` given to :class:`EnvironmentContext` from inside
+``MigrationContext.run_migrations``, with the fully configured context: the user's connection
+(sync or async through ``run_sync``), their ``target_metadata`` and compare options. migguard's
+``fn`` does the whole stairway right there -- upgrade one revision, snapshot, downgrade it,
+snapshot, compare, upgrade it again -- and then the autogenerate comparison at head, and returns
+an empty list so Alembic itself runs nothing. One env.py execution, one engine, one connection
+for the entire history, instead of an ``alembic upgrade``/``downgrade`` per step.
+
+Each step gets a transaction of its own (committed on success, rolled back on failure), managed
+through the MigrationContext's own transaction slot so revisions that use
+``autocommit_block()`` (``CREATE INDEX CONCURRENTLY``) work as they do under Alembic.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from migguard.errors import MigguardError, Terminated
+from migguard.safety import Guard, UnsafeTargetError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import Script, ScriptDirectory
+
+    from migguard.project import Project
+    from migguard.schema import Difference, Snapshot
+
+
+@dataclass
+class StepFailure:
+    revision: str
+    direction: str  # "upgrade", "downgrade", "re-upgrade"
+    message: str
+    line: int | None
+
+
+@dataclass
+class RoundTrip:
+    revision: str
+    differences: list[Difference]
+
+
+@dataclass
+class RunResult:
+    """Everything the database rules need, observed in one pass."""
+
+    revisions: list[str] = field(default_factory=list)
+    paths: dict[str, str] = field(default_factory=dict)
+    checked: list[str] = field(default_factory=list)
+    failures: list[StepFailure] = field(default_factory=list)
+    round_trips: list[RoundTrip] = field(default_factory=list)
+    recorded_ops: dict[str, list[tuple[Any, int | None]]] = field(default_factory=dict)
+    target_metadata: Any = None
+    context_opts: dict[str, Any] = field(default_factory=dict)
+    reached_head: bool = False
+    drift_diffs: list[Any] = field(default_factory=list)
+    drift_ops: Any = None
+    drift_rendered: str = ""
+    head_snapshot: Snapshot | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunPlan:
+    """What to do on the database: which revisions get the up/down/up stairway."""
+
+    stairway: bool = True
+    since: set[str] | None = None  # revisions to round-trip; None = all
+    drift: bool = True
+    metadata_override: Any = None
+
+
+class _Abort(Exception):
+    """Raised inside fn to stop env.py after a fatal problem has been recorded."""
+
+
+def run(
+    project: Project,
+    script: ScriptDirectory,
+    config: Config,
+    guard: Guard,
+    plan: RunPlan,
+) -> RunResult:
+    """Execute env.py against the throwaway database (already in ``config``) and observe."""
+    from alembic.runtime.environment import EnvironmentContext
+
+    result = RunResult()
+    ordered = _ordered_revisions(script)
+    result.revisions = [sc.revision for sc in ordered]
+    result.paths = {sc.revision: project.relpath(sc.path) for sc in ordered}
+    captured: dict[str, Any] = {}
+
+    class GuardedEnvironment(EnvironmentContext):
+        """env.py's ``context``: checks the target before Alembic gets a connection."""
+
+        def configure(self, connection: Any = None, url: Any = None, **kw: Any) -> None:
+            if connection is not None:
+                guard.check_connection(connection)
+            elif url is not None:
+                guard.check_url(url)
+            captured.update(kw)
+            super().configure(connection=connection, url=url, **kw)
+
+        def run_migrations(self, **kw: Any) -> None:
+            captured["__run_kw__"] = kw
+            super().run_migrations(**kw)
+
+    def fn(heads: Any, context: MigrationContext) -> list[Any]:
+        _drive(context, ordered, result, plan, captured.get("__run_kw__", {}), project)
+        return []
+
+    env = GuardedEnvironment(config, script, fn=fn)
+    with _recording_ops(result, ordered), guard.watching_engines(), env:
+        try:
+            script.run_env()
+        except (MigguardError, _Abort):
+            raise
+        except Exception as exc:
+            raise _env_error(exc, project) from exc
+    if not captured and not result.checked and not result.reached_head:
+        raise MigguardError(
+            "env.py never called context.configure()/run_migrations() in online mode",
+            path=project.relpath(project.env_py),
+        )
+    result.context_opts = {k: v for k, v in captured.items() if not k.startswith("__")}
+    return result
+
+
+def _ordered_revisions(script: ScriptDirectory) -> list[Script]:
+    """Base first, parents before children, so each step's down-state is well defined."""
+    return list(reversed(list(script.walk_revisions("base", "heads"))))
+
+
+def _drive(
+    context: MigrationContext,
+    ordered: list[Script],
+    result: RunResult,
+    plan: RunPlan,
+    run_kw: dict[str, Any],
+    project: Project,
+) -> None:
+    from migguard import schema
+
+    result.target_metadata = (
+        plan.metadata_override
+        if plan.metadata_override is not None
+        else context.opts.get("target_metadata")
+    )
+    exclude = frozenset({context.version_table})
+    snap = _snapshotter(context, exclude, schema)
+    before: Snapshot | None = None
+    for sc in ordered:
+        revision = sc.revision
+        round_trip = plan.stairway and (plan.since is None or revision in plan.since)
+        if round_trip and before is None:
+            before = snap()
+        result.recorded_ops.setdefault(revision, [])
+        _Recorder.current = result.recorded_ops[revision]
+        error = _step(context, sc.module.upgrade, run_kw, sc)
+        _Recorder.current = None
+        if error:
+            result.failures.append(StepFailure(revision, "upgrade", *error))
+            return
+        if not round_trip:
+            before = None
+            continue
+        result.checked.append(revision)
+        upgraded = snap()
+        error = _step(context, sc.module.downgrade, run_kw, sc)
+        if error:
+            result.failures.append(StepFailure(revision, "downgrade", *error))
+            before = upgraded
+            continue
+        after_down = snap()
+        if before is not None and after_down != before:
+            result.round_trips.append(RoundTrip(revision, schema.diff(before, after_down)))
+        error = _step(context, sc.module.upgrade, run_kw, sc)
+        if error:
+            result.failures.append(StepFailure(revision, "re-upgrade", *error))
+            return
+        before = snap()
+    result.reached_head = True
+    if plan.drift and result.target_metadata is not None:
+        _compare_at_head(context, result)
+    result.head_snapshot = snap()
+
+
+def _snapshotter(context: MigrationContext, exclude: frozenset[str], schema: Any) -> Any:
+    def take() -> Snapshot:
+        return schema.snapshot(context.connection, exclude_tables=exclude)
+
+    return take
+
+
+def _step(
+    context: MigrationContext, func: Callable[..., Any], kw: dict[str, Any], sc: Script
+) -> tuple[str, int | None] | None:
+    """Run one upgrade/downgrade in its own transaction; return (message, line) on failure."""
+    connection = context.connection
+    assert connection is not None
+    if context._transaction is not None:  # env.py's begin_transaction(): ours from here on
+        context._transaction.commit()
+        context._transaction = None
+    elif connection.in_transaction():
+        connection.commit()
+    context._transaction = connection.begin()
+    try:
+        func(**kw)
+    except (UnsafeTargetError, KeyboardInterrupt, Terminated, SystemExit) as exc:
+        _rollback(context, connection)
+        if isinstance(exc, SystemExit):
+            return (f"the revision called sys.exit({exc.code!r})", _line_in(exc, sc))
+        raise
+    except BaseException as exc:  # noqa: BLE001 - any failure of user code is a finding
+        _rollback(context, connection)
+        return (_describe(exc), _line_in(exc, sc))
+    else:
+        context.connection = context.impl.connection = connection
+        if context._transaction is not None and context._transaction.is_active:
+            context._transaction.commit()
+        elif connection.in_transaction():
+            connection.commit()
+        context._transaction = None
+    return None
+
+
+def _rollback(context: MigrationContext, connection: Any) -> None:
+    context.connection = context.impl.connection = connection
+    try:
+        if connection.in_transaction():
+            connection.rollback()
+    finally:
+        context._transaction = None
+
+
+def _compare_at_head(context: MigrationContext, result: RunResult) -> None:
+    """Alembic's own autogenerate, on the same MigrationContext and the user's options."""
+    from alembic.autogenerate import produce_migrations, render_python_code
+
+    migration = produce_migrations(context, result.target_metadata)
+    upgrade_ops = migration.upgrade_ops
+    assert upgrade_ops is not None
+    result.drift_ops = upgrade_ops
+    result.drift_diffs = list(upgrade_ops.as_diffs())
+    if not upgrade_ops.is_empty():
+        result.drift_rendered = render_python_code(upgrade_ops)
+    if context.connection is not None and context.connection.in_transaction():
+        context.connection.rollback()
+
+
+def _describe(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    if orig is not None:
+        text = str(orig).strip().splitlines()
+        return f"{type(orig).__name__}: {text[0] if text else ''}".strip()
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _line_in(exc: BaseException, sc: Script) -> int | None:
+    """The deepest line of the revision file in the traceback: where the user looks first."""
+    target = os.path.realpath(sc.path)
+    line = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if os.path.realpath(frame.f_code.co_filename) == target:
+            line = lineno
+    return line
+
+
+def _env_error(exc: BaseException, project: Project) -> MigguardError:
+    env_path = os.path.realpath(project.env_py)
+    where_path, where_line = project.relpath(project.env_py), None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        filename = os.path.realpath(frame.f_code.co_filename)
+        if filename == env_path:
+            where_line = lineno
+        elif filename.startswith(str(project.root)) and "site-packages" not in filename:
+            where_path, where_line = project.relpath(filename), lineno
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where_path, where_line = project.relpath(exc.filename), exc.lineno
+    if isinstance(exc, ModuleNotFoundError | ImportError):
+        message = f"env.py failed to import: {_describe(exc)}"
+    else:
+        message = f"env.py raised {_describe(exc)}"
+    return MigguardError(message, path=where_path, line=where_line)
+
+
+class _Recorder:
+    """Operations invoked by revisions, with the revision-file line that invoked them."""
+
+    current: list[tuple[Any, int | None]] | None = None
+    paths: set[str] = set()
+
+
+@contextmanager
+def _recording_ops(result: RunResult, ordered: list[Script]) -> Iterator[None]:
+    from alembic.operations.base import AbstractOperations
+
+    _Recorder.paths = {os.path.realpath(sc.path) for sc in ordered}
+    original = AbstractOperations.invoke
+
+    def invoke(self: Any, operation: Any) -> Any:
+        if _Recorder.current is not None:
+            _Recorder.current.append((operation, _caller_line()))
+        return original(self, operation)
+
+    AbstractOperations.invoke = invoke  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        AbstractOperations.invoke = original  # type: ignore[method-assign]
+        _Recorder.current = None
+
+
+def _caller_line() -> int | None:
+    frame = sys._getframe(2)
+    while frame is not None:
+        if os.path.realpath(frame.f_code.co_filename) in _Recorder.paths:
+            return frame.f_lineno
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
+@contextmanager
+def project_cwd(project: Project, config: Config) -> Iterator[None]:
+    """Run as ``alembic`` would from the project directory: cwd, prepend_sys_path, root."""
+    saved_cwd, saved_path = os.getcwd(), list(sys.path)
+    saved_modules = set(sys.modules)
+    os.chdir(project.root)
+    extra = [str(project.root)]
+    for entry in config.get_prepend_sys_paths_list() or []:
+        extra.insert(0, str((project.config_path.parent / entry).resolve()))
+    sys.path[:0] = [p for p in extra if p not in sys.path[:1]]
+    try:
+        yield
+    finally:
+        os.chdir(saved_cwd)
+        sys.path[:] = saved_path
+        for name in set(sys.modules) - saved_modules:
+            module = sys.modules.get(name)
+            if module is not None and _is_project_module(module, project.root):
+                del sys.modules[name]
+
+
+def _is_project_module(module: Any, root: Path) -> bool:
+    filename = getattr(module, "__file__", None) or ""
+    return bool(filename) and os.path.realpath(filename).startswith(str(root))
+
+
+def elapsed(start: float) -> float:
+    return round(time.monotonic() - start, 3)

@@ -1,0 +1,80 @@
+"""Shared fixtures: the real CLI in a subprocess, and one throwaway PostgreSQL per session."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).parent.parent
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+    def findings(self, rule: str | None = None) -> list[dict]:
+        found = self.json["findings"]
+        return [f for f in found if rule is None or f["rule"] == rule]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+            timeout: float = 240) -> CliResult:
+    """``python -m migguard ARGS`` as a user would run it, with a clean environment."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MIGGUARD_", "PG"))}
+    full_env.pop("DATABASE_URL", None)
+    full_env["NO_COLOR"] = "1"
+    full_env.update(env or {})
+    proc = subprocess.run(
+        [sys.executable, "-m", "migguard", *args],
+        capture_output=True, text=True, env=full_env, cwd=cwd or REPO, timeout=timeout,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[object]:
+    """One private PostgreSQL for the whole session (the project's own local provider)."""
+    from migguard import database
+
+    kind = "local" if database.availability("local") is None else "embedded"
+    with database.provide(kind) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(pg_server) -> str:
+    return pg_server.admin_url.render_as_string(hide_password=False)
+
+
+def postgres_processes() -> list[str]:
+    """Postmasters started by migguard (their data dir lives under the migguard prefix)."""
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "migguard-pg-" in line and "postgres" in line]
+
+
+def migguard_databases(admin_url: str) -> list[str]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(admin_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT datname FROM pg_database WHERE datname LIKE 'migguard\\_%'")
+            )
+            return [r[0] for r in rows]
+    finally:
+        engine.dispose()

@@ -1,0 +1,103 @@
+"""The database rules end to end: the real CLI, a real throwaway PostgreSQL, fixture projects."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import FIXTURES, REPO, run_cli
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _check(fixture: str, *extra: str):
+    return run_cli("check", "--format", "json", "--db", "local", *extra, str(FIXTURES / fixture))
+
+
+def test_clean_project_has_no_findings() -> None:
+    result = _check("clean_db")
+    assert result.code == 0, result.stderr
+    assert result.findings() == []
+    assert result.json["summary"]["revisions"] == 2
+
+
+def test_model_column_without_migration_is_drift() -> None:
+    result = _check("drift")
+    assert result.code == 1, result.stderr
+    (finding,) = result.findings("drift")
+    assert finding["path"] == "models.py"
+    assert finding["line"] == 12  # __tablename__ = "authors"
+    assert finding["revision"] == "0002_author_email"
+    assert "op.add_column('authors', sa.Column('bio'" in finding["message"]
+
+
+def test_broken_sql_in_upgrade_is_reported_with_its_line() -> None:
+    result = _check("upgrade_fails")
+    assert result.code == 1, result.stderr
+    (finding,) = result.findings("upgrade-fails")
+    assert finding["path"] == "migrations/versions/0002_bad_sql.py"
+    assert finding["line"] == 13
+    assert finding["revision"] == "0002_bad_sql"
+    assert 'relation "authorz" does not exist' in finding["message"]
+
+
+def test_downgrade_that_raises_is_reported() -> None:
+    result = _check("downgrade_fails")
+    assert result.code == 1, result.stderr
+    (finding,) = result.findings("downgrade-fails")
+    assert finding["path"] == "migrations/versions/0002_author_email.py"
+    assert finding["line"] == 17
+    assert "ix_author_email" in finding["message"]
+
+
+def test_downgrade_that_forgets_a_column_is_caught_even_when_downgrade_base_hides_it() -> None:
+    result = _check("downgrade_mismatch")
+    assert result.code == 1, result.stderr
+    by_revision = {f["revision"]: f for f in result.findings("downgrade-mismatch")}
+    forgot = by_revision["0002_author_email"]
+    assert forgot["path"] == "migrations/versions/0002_author_email.py"
+    assert forgot["line"] == 15  # def downgrade
+    assert "column authors.email left behind" in forgot["message"]
+    enum = by_revision["0004_book_status"]
+    assert "enum type shipment_status left behind" in enum["message"]
+    assert "0003_books" not in by_revision
+
+
+def test_constraints_and_enum_labels_autogenerate_misses_are_schema_mismatch() -> None:
+    result = _check("schema_mismatch")
+    assert result.code == 1, result.stderr
+    messages = [f["message"] for f in result.findings("schema-mismatch")]
+    assert any("ck_books_pages_positive" in m for m in messages), messages
+    assert any("book_status" in m and "archived" in m for m in messages), messages
+    for finding in result.findings("schema-mismatch"):
+        assert finding["path"] == "models.py"
+        assert finding["revision"] == "0002_books"
+
+
+def test_example_app_is_clean_on_the_embedded_default() -> None:
+    result = run_cli("check", "--format", "json", str(REPO / "example_app"))
+    assert result.code == 0, result.stdout + result.stderr
+    assert result.findings() == []
+    assert result.json["summary"]["revisions"] >= 3
+
+
+def test_example_app_is_clean_on_local_binaries() -> None:
+    result = run_cli("check", "--format", "json", "--db", "local", str(REPO / "example_app"))
+    assert result.code == 0, result.stdout + result.stderr
+    assert result.findings() == []
+
+
+def test_example_app_is_clean_on_a_named_server(pg_admin_url: str) -> None:
+    result = run_cli(
+        "check", "--format", "json", "--db", "url", "--database-url", pg_admin_url,
+        str(REPO / "example_app"),
+    )
+    assert result.code == 0, result.stdout + result.stderr
+    assert result.findings() == []
+
+
+def test_text_output_shows_the_line_and_a_summary() -> None:
+    result = run_cli("check", "--db", "local", str(FIXTURES / "upgrade_fails"))
+    assert result.code == 1
+    assert "migrations/versions/0002_bad_sql.py:13: error [upgrade-fails]" in result.stdout
+    assert 'op.execute("CREATE INDEX ix_authors_email ON authorz (email)")' in result.stdout
+    assert "1 error" in result.stdout.splitlines()[-1]
