@@ -45,11 +45,13 @@ def _run_guarded(verbose: bool, body: Any) -> int:
     except Terminated:
         _fail("terminated; throwaway databases removed")
         return 143
-    except Exception as exc:  # noqa: BLE001 - the contract is one line, never a traceback
+    except Exception as exc:
         if verbose:
             traceback.print_exc()
         detail = str(exc).strip().splitlines()
-        _fail(f"internal error: {type(exc).__name__}: {detail[0] if detail else ''} (rerun with -v)")
+        _fail(
+            f"internal error: {type(exc).__name__}: {detail[0] if detail else ''} (rerun with -v)"
+        )
         return EXIT_ERROR
 
 
@@ -67,31 +69,70 @@ def _split(value: str | None) -> tuple[str, ...] | None:
 
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path), default=".")
-@click.option("-c", "--config", "config_file", type=click.Path(path_type=Path),
-              help="alembic.ini (or pyproject.toml) other than PATH/alembic.ini")
-@click.option("--format", "output_format", type=click.Choice(FORMATS), default=None,
-              help="Output format (default: text)")
-@click.option("--db", type=click.Choice(PROVIDERS), default=None,
-              help="Where the throwaway database comes from (default: auto)")
-@click.option("--database-url", envvar="MIGGUARD_DATABASE_URL", default=None,
-              help="A PostgreSQL server migguard may create and drop a database on")
+@click.option(
+    "-c",
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    help="alembic.ini (or pyproject.toml) other than PATH/alembic.ini",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Output format (default: text)",
+)
+@click.option(
+    "--db",
+    type=click.Choice(PROVIDERS),
+    default=None,
+    help="Where the throwaway database comes from (default: auto)",
+)
+@click.option(
+    "--database-url",
+    envvar="MIGGUARD_DATABASE_URL",
+    default=None,
+    help="A PostgreSQL server migguard may create and drop a database on",
+)
 @click.option("--postgres-version", default=None, help="Server major version (docker, local)")
 @click.option("--select", default=None, help="Only these rules (comma-separated ids)")
 @click.option("--ignore", default=None, help="Skip these rules (comma-separated ids)")
 @click.option("--static", is_flag=True, default=False, help="Only rules that need no database")
 @click.option("--since", default=None, help="Round-trip only revisions added since REV or git ref")
-@click.option("--baseline", type=click.Path(path_type=Path), default=None,
-              help="Ignore findings recorded in this baseline file")
+@click.option(
+    "--baseline",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Ignore findings recorded in this baseline file",
+)
 @click.option("--metadata", default=None, help="module:attr of the MetaData, overriding env.py")
 @click.option("--timeout", type=float, default=None, help="Seconds for the whole run (600)")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Write the report to this file instead of stdout")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the report to this file instead of stdout",
+)
 @click.option("-v", "--verbose", is_flag=True, default=False, help="Tracebacks and progress")
-def check(path: Path, config_file: Path | None, output_format: str | None, db: str | None,
-          database_url: str | None, postgres_version: str | None, select: str | None,
-          ignore: str | None, static: bool, since: str | None, baseline: Path | None,
-          metadata: str | None, timeout: float | None, output: Path | None,
-          verbose: bool) -> None:
+def check(
+    path: Path,
+    config_file: Path | None,
+    output_format: str | None,
+    db: str | None,
+    database_url: str | None,
+    postgres_version: str | None,
+    select: str | None,
+    ignore: str | None,
+    static: bool,
+    since: str | None,
+    baseline: Path | None,
+    metadata: str | None,
+    timeout: float | None,
+    output: Path | None,
+    verbose: bool,
+) -> None:
     """Check the Alembic project in PATH (the directory holding alembic.ini)."""
 
     def body() -> int:
@@ -101,11 +142,20 @@ def check(path: Path, config_file: Path | None, output_format: str | None, db: s
         settings = load_settings(
             path,
             {
-                "config_file": config_file, "format": output_format, "db": db,
-                "database_url": database_url, "postgres_version": postgres_version,
-                "select": _split(select), "ignore": _split(ignore), "static": static or None,
-                "since": since, "baseline": baseline, "metadata": metadata,
-                "timeout": timeout, "verbose": verbose or None, "output": output,
+                "config_file": config_file,
+                "format": output_format,
+                "db": db,
+                "database_url": database_url,
+                "postgres_version": postgres_version,
+                "select": _split(select),
+                "ignore": _split(ignore),
+                "static": static or None,
+                "since": since,
+                "baseline": baseline,
+                "metadata": metadata,
+                "timeout": timeout,
+                "verbose": verbose or None,
+                "output": output,
             },
         )
         report = run_check(path, settings)
@@ -124,22 +174,41 @@ def check(path: Path, config_file: Path | None, output_format: str | None, db: s
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path), default=".")
 @click.option("-c", "--config", "config_file", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path(".migguard-baseline.json"),
-              show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path(".migguard-baseline.json"),
+    show_default=True,
+)
 @click.option("--static", is_flag=True, default=False)
 @click.option("--db", type=click.Choice(PROVIDERS), default=None)
 @click.option("--database-url", envvar="MIGGUARD_DATABASE_URL", default=None)
 @click.option("-v", "--verbose", is_flag=True, default=False)
-def baseline(path: Path, config_file: Path | None, output: Path, static: bool, db: str | None,
-             database_url: str | None, verbose: bool) -> None:
+def baseline(
+    path: Path,
+    config_file: Path | None,
+    output: Path,
+    static: bool,
+    db: str | None,
+    database_url: str | None,
+    verbose: bool,
+) -> None:
     """Record the current findings so that only new ones fail from now on."""
 
     def body() -> int:
         from migguard.engine import check as run_check
         from migguard.suppress import write_baseline
 
-        settings = load_settings(path, {"config_file": config_file, "static": static or None,
-                                        "db": db, "database_url": database_url})
+        settings = load_settings(
+            path,
+            {
+                "config_file": config_file,
+                "static": static or None,
+                "db": db,
+                "database_url": database_url,
+            },
+        )
         settings.baseline = None
         report = run_check(path, settings)
         write_baseline(report.findings, output)

@@ -60,7 +60,8 @@ def check(path: Path | str, settings: Settings | None = None) -> Report:
     revision_files = project.revision_files()
     report.revisions = len(revision_files)
 
-    findings = _static_findings(project, settings, metadata=None)
+    metadata = _offline_metadata(project, settings, report) if settings.static else None
+    findings = _static_findings(project, settings, metadata=metadata)
     graph_broken = any(f.rule == "broken-graph" for f in findings)
     if not settings.static:
         if graph_broken:
@@ -71,6 +72,24 @@ def check(path: Path | str, settings: Settings | None = None) -> Report:
     report.findings = _finalize(findings, project, settings)
     report.seconds = round(time.monotonic() - started, 3)
     return report
+
+
+def _offline_metadata(project: Project, settings: Settings, report: Report) -> Any:
+    """target_metadata for the static naming rules; a project whose models do not import
+    still gets every other static rule, with a note."""
+    from migguard import runner, safety
+
+    if settings.metadata:
+        return _metadata_override(settings)
+    config = project.alembic_config()
+    guard = safety.Guard(env_py=project.env_py)
+    try:
+        project.script_directory()
+        with runner.project_cwd(project, config):
+            return runner.load_metadata_offline(project, config, guard)
+    except MigguardError as exc:
+        report.notes.append(f"model metadata not loaded, naming checks on models skipped: {exc}")
+        return None
 
 
 def _static_findings(project: Project, settings: Settings, metadata: Any) -> list[Finding]:
@@ -156,7 +175,7 @@ def _run_on(
     render_driver = "sqlite" if server.is_sqlite else driver
     target = url.set(drivername=render_driver)
     values = safety.redirect_values(
-        url if server.is_sqlite else url,
+        url,
         default_driver=render_driver,
         mapping=settings.env,
         existing={**dotenv_values, **os.environ},
@@ -234,8 +253,10 @@ def _models_differences(server: Server, result: RunResult) -> list[Any]:
         tables = {
             key
             for key in tables
-            if _included(include, next(t for m in metadatas for t in m.tables.values()
-                                       if (t.schema, t.name) == key))
+            if _included(
+                include,
+                next(t for m in metadatas for t in m.tables.values() if (t.schema, t.name) == key),
+            )
         }
     return schema.diff(
         schema.restrict(result.head_snapshot, tables), schema.restrict(models, tables)

@@ -11,8 +11,20 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-_SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "site-packages", "__pycache__", "build",
-              "dist", ".tox", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
+_SKIP_DIRS = {
+    ".git",
+    ".venv",
+    "venv",
+    "node_modules",
+    "site-packages",
+    "__pycache__",
+    "build",
+    "dist",
+    ".tox",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+}
 
 
 def python_files(root: Path, skip: tuple[Path, ...] = ()) -> list[Path]:
@@ -53,7 +65,7 @@ def find_table(root: Path, table: str, skip: tuple[Path, ...] = ()) -> tuple[Pat
         re.compile(rf"__tablename__\s*(?::\s*\w+\s*)?=\s*['\"]{name}['\"]"),
         re.compile(rf"\bTable\(\s*['\"]{name}['\"]"),
     ]
-    class_pattern = re.compile(rf"^class\s+(\w+)\(.*table\s*=\s*True", re.M)
+    class_pattern = re.compile(r"^class\s+(\w+)\(.*table\s*=\s*True", re.M)
     fallback: tuple[Path, int] | None = None
     for path in python_files(root, skip):
         text = _read(path)
@@ -68,3 +80,16 @@ def find_table(root: Path, table: str, skip: tuple[Path, ...] = ()) -> tuple[Pat
                 if match.group(1).lower() == table.replace("_", "").lower():
                     fallback = (path, text.count("\n", 0, match.start()) + 1)
     return fallback
+
+
+def find_quoted_name(root: Path, name: str, skip: tuple[Path, ...] = ()) -> tuple[Path, int] | None:
+    """The first ``"name"`` literal in the project's code: where an enum or index is named."""
+    pattern = re.compile(rf"['\"]{re.escape(name)}['\"]")
+    for path in python_files(root, skip):
+        text = _read(path)
+        if name not in text:
+            continue
+        match = pattern.search(text)
+        if match:
+            return path, text.count("\n", 0, match.start()) + 1
+    return None

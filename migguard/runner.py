@@ -82,7 +82,7 @@ class RunPlan:
 
 
 class _Abort(Exception):
-    """Raised inside fn to stop env.py after a fatal problem has been recorded."""
+    """Carries an exception from migguard's own code out through env.py untouched."""
 
 
 def run(
@@ -93,39 +93,32 @@ def run(
     plan: RunPlan,
 ) -> RunResult:
     """Execute env.py against the throwaway database (already in ``config``) and observe."""
-    from alembic.runtime.environment import EnvironmentContext
-
     result = RunResult()
     ordered = _ordered_revisions(script)
     result.revisions = [sc.revision for sc in ordered]
     result.paths = {sc.revision: project.relpath(sc.path) for sc in ordered}
     captured: dict[str, Any] = {}
 
-    class GuardedEnvironment(EnvironmentContext):
-        """env.py's ``context``: checks the target before Alembic gets a connection."""
-
-        def configure(self, connection: Any = None, url: Any = None, **kw: Any) -> None:
-            if connection is not None:
-                guard.check_connection(connection)
-            elif url is not None:
-                guard.check_url(url)
-            captured.update(kw)
-            super().configure(connection=connection, url=url, **kw)
-
-        def run_migrations(self, **kw: Any) -> None:
-            captured["__run_kw__"] = kw
-            super().run_migrations(**kw)
-
     def fn(heads: Any, context: MigrationContext) -> list[Any]:
-        _drive(context, ordered, result, plan, captured.get("__run_kw__", {}), project)
+        try:
+            _drive(context, ordered, result, plan, captured.get("__run_kw__", {}), project)
+        except MigguardError:
+            raise
+        except Exception as exc:  # migguard's own failure: not to be blamed on env.py
+            raise _Abort() from exc
         return []
 
-    env = GuardedEnvironment(config, script, fn=fn)
-    with _recording_ops(result, ordered), guard.watching_engines(), env:
+    env = _guarded_environment_class()(config, script, fn=fn)
+    env.migguard_guard = guard
+    env.migguard_captured = captured
+    with quiet_env_logging(), _recording_ops(result, ordered), guard.watching_engines(), env:
         try:
             script.run_env()
-        except (MigguardError, _Abort):
+        except MigguardError:
             raise
+        except _Abort as abort:
+            assert abort.__cause__ is not None
+            raise abort.__cause__ from None
         except Exception as exc:
             raise _env_error(exc, project) from exc
     if not captured and not result.checked and not result.reached_head:
@@ -135,6 +128,79 @@ def run(
         )
     result.context_opts = {k: v for k, v in captured.items() if not k.startswith("__")}
     return result
+
+
+_GUARDED: type | None = None
+
+
+def _guarded_environment_class() -> type:
+    """env.py's ``context``: checks the target before Alembic gets a connection.
+
+    Alembic's ``alembic.context`` module proxy is registered per class, so the subclass shares
+    the registration of :class:`EnvironmentContext` to be installed as ``context``.
+    """
+    global _GUARDED
+    if _GUARDED is not None:
+        return _GUARDED
+    from alembic.runtime.environment import EnvironmentContext
+
+    class GuardedEnvironment(EnvironmentContext):
+        migguard_guard: Guard
+        migguard_captured: dict[str, Any]
+
+        migguard_offline = False
+
+        def configure(self, connection: Any = None, url: Any = None, **kw: Any) -> None:
+            if self.migguard_offline:
+                pass  # no database: nothing to guard, the SQL goes to a discarded buffer
+            elif connection is not None:
+                self.migguard_guard.check_connection(connection)
+            elif url is not None:
+                self.migguard_guard.check_url(url)
+            self.migguard_captured.update(kw)
+            super().configure(connection=connection, url=url, **kw)
+
+        def run_migrations(self, **kw: Any) -> None:
+            self.migguard_captured["__run_kw__"] = kw
+            super().run_migrations(**kw)
+
+    EnvironmentContext._setups[GuardedEnvironment] = EnvironmentContext._setups[EnvironmentContext]
+    _GUARDED = GuardedEnvironment
+    return GuardedEnvironment
+
+
+def load_metadata_offline(project: Project, config: Config, guard: Guard) -> Any:
+    """env.py's target_metadata without a database: run env.py in offline (--sql) mode.
+
+    Nothing is emitted anywhere: fn returns no steps and the SQL buffer is discarded. Any
+    engine env.py creates is still watched, and no database is allowed, so even an offline
+    branch that connects cannot change anything.
+    """
+    import io
+
+    from alembic.script import ScriptDirectory
+
+    captured: dict[str, Any] = {}
+
+    def fn(heads: Any, context: MigrationContext) -> list[Any]:
+        return []
+
+    config.output_buffer = io.StringIO()
+    script = ScriptDirectory.from_config(config)
+    env = _guarded_environment_class()(
+        config, script, fn=fn, as_sql=True, starting_rev=None, destination_rev="heads"
+    )
+    env.migguard_guard = guard
+    env.migguard_captured = captured
+    env.migguard_offline = True
+    with quiet_env_logging(), guard.watching_engines(), env:
+        try:
+            script.run_env()
+        except MigguardError:
+            raise
+        except Exception as exc:
+            raise _env_error(exc, project) from exc
+    return captured.get("target_metadata")
 
 
 def _ordered_revisions(script: ScriptDirectory) -> list[Script]:
@@ -157,43 +223,94 @@ def _drive(
         if plan.metadata_override is not None
         else context.opts.get("target_metadata")
     )
-    exclude = frozenset({context.version_table})
-    snap = _snapshotter(context, exclude, schema)
+    snap = _snapshotter(context, frozenset({context.version_table}), schema)
     before: Snapshot | None = None
     for sc in ordered:
-        revision = sc.revision
-        round_trip = plan.stairway and (plan.since is None or revision in plan.since)
+        round_trip = plan.stairway and (plan.since is None or sc.revision in plan.since)
         if round_trip and before is None:
             before = snap()
-        result.recorded_ops.setdefault(revision, [])
-        _Recorder.current = result.recorded_ops[revision]
-        error = _step(context, sc.module.upgrade, run_kw, sc)
-        _Recorder.current = None
-        if error:
-            result.failures.append(StepFailure(revision, "upgrade", *error))
+        memo = dict(context.impl.memo)
+        if not _upgrade(context, sc, result, run_kw):
             return
         if not round_trip:
             before = None
             continue
-        result.checked.append(revision)
-        upgraded = snap()
-        error = _step(context, sc.module.downgrade, run_kw, sc)
-        if error:
-            result.failures.append(StepFailure(revision, "downgrade", *error))
-            before = upgraded
-            continue
-        after_down = snap()
-        if before is not None and after_down != before:
-            result.round_trips.append(RoundTrip(revision, schema.diff(before, after_down)))
-        error = _step(context, sc.module.upgrade, run_kw, sc)
-        if error:
-            result.failures.append(StepFailure(revision, "re-upgrade", *error))
+        result.checked.append(sc.revision)
+        before = _round_trip(context, sc, result, run_kw, before, snap, memo)
+        if before is None:
             return
-        before = snap()
     result.reached_head = True
     if plan.drift and result.target_metadata is not None:
         _compare_at_head(context, result)
     result.head_snapshot = snap()
+
+
+def _upgrade(context: MigrationContext, sc: Script, result: RunResult, kw: dict[str, Any]) -> bool:
+    """The first upgrade of a revision, with its operations recorded for the static rules."""
+    recorded = result.recorded_ops.setdefault(sc.revision, [])
+    _Recorder.current = recorded
+    try:
+        failure = _step(context, lambda: sc.module.upgrade(**kw), sc)
+    finally:
+        _Recorder.current = None
+    if failure:
+        result.failures.append(StepFailure(sc.revision, "upgrade", *failure))
+        return False
+    return True
+
+
+def _round_trip(
+    context: MigrationContext,
+    sc: Script,
+    result: RunResult,
+    kw: dict[str, Any],
+    before: Snapshot,
+    snap: Callable[[], Snapshot],
+    memo: dict[Any, Any],
+) -> Snapshot | None:
+    """Downgrade, compare with ``before``, upgrade again; return the new state, or None when
+    the database is left in a state the stairway cannot continue from.
+
+    Downgrade and re-upgrade share one transaction: if either fails, rolling back returns the
+    database to the upgraded state, so one bad downgrade does not hide the rest of the history.
+    """
+    from migguard import schema
+
+    upgraded = snap()
+    # SQLAlchemy remembers the types it created per DDL run (impl.memo); the re-upgrade must
+    # start from the memo the first upgrade started from, as a separate `alembic upgrade`
+    # would, or an Enum created inside create_table is silently skipped the second time.
+    phase = ["downgrade"]
+    seen: list[Snapshot] = []
+
+    def down_and_up() -> None:
+        sc.module.downgrade(**kw)
+        phase[0] = "snapshot"
+        seen.append(snap())
+        context.impl.memo.clear()
+        context.impl.memo.update(memo)
+        phase[0] = "re-upgrade"
+        sc.module.upgrade(**kw)
+
+    failure = _step(context, down_and_up, sc)
+    if seen and seen[0] != before:
+        result.round_trips.append(RoundTrip(sc.revision, schema.diff(before, seen[0])))
+    if failure is None:
+        return snap()
+    mismatch_explains_it = bool(seen) and seen[0] != before
+    if phase[0] == "downgrade":
+        result.failures.append(StepFailure(sc.revision, "downgrade", *failure))
+    elif phase[0] == "re-upgrade" and not mismatch_explains_it:
+        result.failures.append(StepFailure(sc.revision, "re-upgrade", *failure))
+    elif phase[0] == "snapshot":
+        raise MigguardError(f"schema snapshot failed after downgrading {sc.revision}: {failure[0]}")
+    restored = snap()
+    if restored != upgraded:  # DDL outside a transaction (SQLite, autocommit_block)
+        result.notes.append(
+            f"stopped after {sc.revision}: its failed round trip could not be rolled back"
+        )
+        return None
+    return restored
 
 
 def _snapshotter(context: MigrationContext, exclude: frozenset[str], schema: Any) -> Any:
@@ -204,9 +321,9 @@ def _snapshotter(context: MigrationContext, exclude: frozenset[str], schema: Any
 
 
 def _step(
-    context: MigrationContext, func: Callable[..., Any], kw: dict[str, Any], sc: Script
+    context: MigrationContext, body: Callable[[], None], sc: Script
 ) -> tuple[str, int | None] | None:
-    """Run one upgrade/downgrade in its own transaction; return (message, line) on failure."""
+    """Run user code in its own transaction; return (message, line) on failure."""
     connection = context.connection
     assert connection is not None
     if context._transaction is not None:  # env.py's begin_transaction(): ours from here on
@@ -216,22 +333,22 @@ def _step(
         connection.commit()
     context._transaction = connection.begin()
     try:
-        func(**kw)
-    except (UnsafeTargetError, KeyboardInterrupt, Terminated, SystemExit) as exc:
+        body()
+    except (UnsafeTargetError, KeyboardInterrupt, Terminated):
         _rollback(context, connection)
-        if isinstance(exc, SystemExit):
-            return (f"the revision called sys.exit({exc.code!r})", _line_in(exc, sc))
         raise
-    except BaseException as exc:  # noqa: BLE001 - any failure of user code is a finding
+    except SystemExit as exc:
+        _rollback(context, connection)
+        return (f"the revision called sys.exit({exc.code!r})", _line_in(exc, sc))
+    except BaseException as exc:
         _rollback(context, connection)
         return (_describe(exc), _line_in(exc, sc))
-    else:
-        context.connection = context.impl.connection = connection
-        if context._transaction is not None and context._transaction.is_active:
-            context._transaction.commit()
-        elif connection.in_transaction():
-            connection.commit()
-        context._transaction = None
+    context.connection = context.impl.connection = connection
+    if context._transaction is not None and context._transaction.is_active:
+        context._transaction.commit()
+    elif connection.in_transaction():
+        connection.commit()
+    context._transaction = None
     return None
 
 
@@ -285,7 +402,12 @@ def _env_error(exc: BaseException, project: Project) -> MigguardError:
         filename = os.path.realpath(frame.f_code.co_filename)
         if filename == env_path:
             where_line = lineno
-        elif filename.startswith(str(project.root)) and "site-packages" not in filename:
+        elif (
+            filename.startswith(str(project.root) + os.sep)
+            and os.path.isfile(filename)
+            and "site-packages" not in filename
+            and not filename.startswith(_MIGGUARD_DIR)
+        ):
             where_path, where_line = project.relpath(filename), lineno
     if isinstance(exc, SyntaxError) and exc.filename:
         where_path, where_line = project.relpath(exc.filename), exc.lineno
@@ -294,6 +416,9 @@ def _env_error(exc: BaseException, project: Project) -> MigguardError:
     else:
         message = f"env.py raised {_describe(exc)}"
     return MigguardError(message, path=where_path, line=where_line)
+
+
+_MIGGUARD_DIR = os.path.dirname(os.path.realpath(__file__)) + os.sep
 
 
 class _Recorder:
@@ -330,6 +455,20 @@ def _caller_line() -> int | None:
             return frame.f_lineno
         frame = frame.f_back  # type: ignore[assignment]
     return None
+
+
+@contextmanager
+def quiet_env_logging() -> Iterator[None]:
+    """env.py's ``fileConfig(config.config_file_name)`` would print Alembic's INFO lines into
+    migguard's output; migguard's report is the output, so the call is skipped."""
+    import logging.config
+
+    original = logging.config.fileConfig
+    logging.config.fileConfig = lambda *args, **kwargs: None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        logging.config.fileConfig = original  # type: ignore[assignment]
 
 
 @contextmanager

@@ -43,12 +43,23 @@ URL_VARIABLES = (
 PART_VARIABLES: dict[str, tuple[str, ...]] = {
     "host": ("POSTGRES_SERVER", "POSTGRES_HOST", "DB_HOST", "DATABASE_HOST", "PGHOST"),
     "port": ("POSTGRES_PORT", "DB_PORT", "DATABASE_PORT", "PGPORT"),
-    "user": ("POSTGRES_USER", "DB_USER", "DATABASE_USER", "PGUSER", "POSTGRES_USERNAME",
-             "DB_USERNAME"),
-    "password": ("POSTGRES_PASSWORD", "DB_PASSWORD", "DATABASE_PASSWORD", "PGPASSWORD",
-                 "DB_PASS"),
-    "database": ("POSTGRES_DB", "POSTGRES_DATABASE", "DB_NAME", "DATABASE_NAME", "PGDATABASE",
-                 "POSTGRES_DBNAME"),
+    "user": (
+        "POSTGRES_USER",
+        "DB_USER",
+        "DATABASE_USER",
+        "PGUSER",
+        "POSTGRES_USERNAME",
+        "DB_USERNAME",
+    ),
+    "password": ("POSTGRES_PASSWORD", "DB_PASSWORD", "DATABASE_PASSWORD", "PGPASSWORD", "DB_PASS"),
+    "database": (
+        "POSTGRES_DB",
+        "POSTGRES_DATABASE",
+        "DB_NAME",
+        "DATABASE_NAME",
+        "PGDATABASE",
+        "POSTGRES_DBNAME",
+    ),
 }
 _URL_VALUE = re.compile(r"^(postgres(ql)?|sqlite|mysql|mariadb|oracle|mssql)(\+\w+)?://", re.I)
 
@@ -224,8 +235,11 @@ def env_variables_read(path: Path | None) -> list[str]:
             key = node.slice
         elif isinstance(node, ast.Call) and node.args:
             func = node.func
-            if (isinstance(func, ast.Attribute) and func.attr in ("getenv", "get")
-                    and (func.attr == "getenv" or _is_environ(func.value))):
+            if (
+                isinstance(func, ast.Attribute)
+                and func.attr in ("getenv", "get")
+                and (func.attr == "getenv" or _is_environ(func.value))
+            ):
                 key = node.args[0]
         if isinstance(key, ast.Constant) and isinstance(key.value, str):
             names.append(key.value)

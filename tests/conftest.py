@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+collect_ignore = ["fixtures"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).parent.parent
 
@@ -31,8 +33,9 @@ class CliResult:
         return [f for f in found if rule is None or f["rule"] == rule]
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-            timeout: float = 240) -> CliResult:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 240
+) -> CliResult:
     """``python -m migguard ARGS`` as a user would run it, with a clean environment."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MIGGUARD_", "PG"))}
     full_env.pop("DATABASE_URL", None)
@@ -40,7 +43,11 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
     full_env.update(env or {})
     proc = subprocess.run(
         [sys.executable, "-m", "migguard", *args],
-        capture_output=True, text=True, env=full_env, cwd=cwd or REPO, timeout=timeout,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd or REPO,
+        timeout=timeout,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 

@@ -14,7 +14,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from migguard.findings import Finding, Rule, Severity, register
-from migguard.locate import find_table
+from migguard.locate import find_quoted_name, find_table
 
 if TYPE_CHECKING:
     from migguard.project import Project
@@ -104,7 +104,10 @@ def check_schema_mismatch(
     for difference in differences:
         if _covered_by_drift(difference, covered):
             continue
-        path, line = _model_location(project, difference.table, result, head)
+        if difference.table:
+            path, line = _model_location(project, difference.table, result, head)
+        else:
+            path, line = _named_location(project, difference.name, result, head)
         message = difference.describe_models()
         findings.append(
             Finding(
@@ -133,6 +136,17 @@ def _model_location(
     return project.relpath(project.env_py), None
 
 
+def _named_location(
+    project: Project, name: str, result: RunResult, head: str | None
+) -> tuple[str | None, int | None]:
+    found = find_quoted_name(
+        project.root, name.split(".")[-1], (project.script_location, *project.version_dirs)
+    )
+    if found:
+        return project.relpath(found[0]), found[1]
+    return _model_location(project, None, result, head)
+
+
 def _drift_subjects(upgrade_ops: Any) -> dict[str, set[str]]:
     """Table -> names (columns, indexes, constraints) autogenerate already reported; '*' for
     a whole table."""
@@ -148,8 +162,14 @@ def _drift_subjects(upgrade_ops: Any) -> dict[str, set[str]]:
                 subjects[item[2]].add(item[3].name)
             elif kind.startswith("modify_"):
                 subjects[item[2]].add(item[3])
-            elif kind in ("add_index", "remove_index", "add_constraint", "remove_constraint",
-                          "add_fk", "remove_fk"):
+            elif kind in (
+                "add_index",
+                "remove_index",
+                "add_constraint",
+                "remove_constraint",
+                "add_fk",
+                "remove_fk",
+            ):
                 obj = item[1]
                 table = getattr(getattr(obj, "table", None), "name", None) or getattr(
                     getattr(obj, "parent", None), "name", None

@@ -40,7 +40,8 @@ DOWNGRADE_FAILS = register(
         why="The downgrade is what you run during an incident; that is the worst time to find "
         "out it does not work.",
         example='def downgrade():\n    op.drop_index("ix_books_title")  # wrong name / table',
-        use_instead='def downgrade():\n    op.drop_index(op.f("ix_books_title"), table_name="books")',
+        use_instead="def downgrade():\n"
+        '    op.drop_index(op.f("ix_books_title"), table_name="books")',
         needs_database=True,
     )
 )

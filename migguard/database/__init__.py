@@ -64,9 +64,8 @@ def choose(kind: str, *, database_url: str | None, wants_sqlite: bool) -> str:
         if availability(candidate) is None:
             return candidate
     raise MigguardError(
-        "no way to start PostgreSQL here: " + "; ".join(
-            f"{name}: {availability(name)}" for name in ("embedded", "local", "docker")
-        )
+        "no way to start PostgreSQL here: "
+        + "; ".join(f"{name}: {availability(name)}" for name in ("embedded", "local", "docker"))
     )
 
 

@@ -18,6 +18,7 @@ import contextlib
 import ctypes
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -189,7 +190,10 @@ def _wait_ready(cluster: Cluster) -> bool:
             return False
         try:
             psycopg2.connect(
-                host="127.0.0.1", port=cluster.port, user="postgres", dbname="postgres",
+                host="127.0.0.1",
+                port=cluster.port,
+                user="postgres",
+                dbname="postgres",
                 connect_timeout=2,
             ).close()
             return True
@@ -239,8 +243,14 @@ def _unprivileged_user() -> pwd.struct_passwd:
     useradd = shutil.which("useradd")
     if useradd:
         subprocess.run(
-            [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-             _UNPRIVILEGED_USER],
+            [
+                useradd,
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                _UNPRIVILEGED_USER,
+            ],
             capture_output=True,
         )
         with contextlib.suppress(KeyError):
@@ -282,7 +292,8 @@ def _version(bindir: Path) -> str:
         ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return ""
-    return out.strip().rsplit(" ", 1)[-1]
+    match = re.search(r"\d+(?:\.\d+)+", out)
+    return match.group(0) if match else ""
 
 
 def _log_tail(logfile: Path) -> str:

@@ -35,8 +35,12 @@ def provide(version: str | None = None) -> Iterator[Server]:
     from testcontainers.postgres import PostgresContainer
 
     image = f"postgres:{version or DEFAULT_VERSION}"
-    container = PostgresContainer(image, username="postgres", password="postgres", dbname="postgres")
-    container.with_command("postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+    container = PostgresContainer(
+        image, username="postgres", password="postgres", dbname="postgres"
+    )
+    container.with_command(
+        "postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    )
     try:
         container.start()
     except Exception as exc:

@@ -38,7 +38,9 @@ def candidate_bindirs(version: str | None = None) -> list[Path]:
             reverse=True,
         )
         found.extend(p / "bin" for p in versions)
-    usable = [p for p in dict.fromkeys(found) if (p / "postgres").is_file() and (p / "initdb").is_file()]
+    usable = [
+        p for p in dict.fromkeys(found) if (p / "postgres").is_file() and (p / "initdb").is_file()
+    ]
     if version:
         usable.sort(key=lambda p: 0 if f"/{version.split('.')[0]}/" in f"{p}/" else 1)
     return usable

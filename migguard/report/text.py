@@ -12,8 +12,14 @@ if TYPE_CHECKING:
     from migguard.engine import Report
 
 _RESET = "\033[0m"
-_STYLES = {"error": "\033[1;31m", "warning": "\033[1;33m", "path": "\033[1m", "dim": "\033[2m",
-           "rule": "\033[36m", "ok": "\033[1;32m"}
+_STYLES = {
+    "error": "\033[1;31m",
+    "warning": "\033[1;33m",
+    "path": "\033[1m",
+    "dim": "\033[2m",
+    "rule": "\033[36m",
+    "ok": "\033[1;32m",
+}
 
 
 def _style(text: str, style: str, color: bool) -> str:
@@ -82,9 +88,19 @@ def _summary(report: Report, color: bool) -> str:
         return _style("✓ no findings", "ok", color) + f": {scope}{where}{timing}"
     counts = []
     if report.errors:
-        counts.append(_style(f"{report.errors} error{'s' if report.errors != 1 else ''}",
-                             Severity.ERROR.value, color))
+        counts.append(
+            _style(
+                f"{report.errors} error{'s' if report.errors != 1 else ''}",
+                Severity.ERROR.value,
+                color,
+            )
+        )
     if report.warnings:
-        counts.append(_style(f"{report.warnings} warning{'s' if report.warnings != 1 else ''}",
-                             Severity.WARNING.value, color))
+        counts.append(
+            _style(
+                f"{report.warnings} warning{'s' if report.warnings != 1 else ''}",
+                Severity.WARNING.value,
+                color,
+            )
+        )
     return f"{', '.join(counts)}: {scope}{where}{timing}"

@@ -40,10 +40,16 @@ def test_traceback_only_with_verbose() -> None:
 
 def test_unreachable_database_url_names_the_server() -> None:
     result = run_cli(
-        "check", "--db", "url", "--database-url",
-        "postgresql://someone:hunter2@127.0.0.1:1/app", str(FIXTURES / "clean_db"),
+        "check",
+        "--db",
+        "url",
+        "--database-url",
+        "postgresql://someone:hunter2@127.0.0.1:1/app",
+        str(FIXTURES / "clean_db"),
     )
-    _assert_one_line_error(result, "cannot connect to postgresql+psycopg2://someone:***@127.0.0.1:1/app")
+    _assert_one_line_error(
+        result, "cannot connect to postgresql+psycopg2://someone:***@127.0.0.1:1/app"
+    )
     assert "hunter2" not in result.stderr
 
 

@@ -88,7 +88,13 @@ def test_example_app_is_clean_on_local_binaries() -> None:
 
 def test_example_app_is_clean_on_a_named_server(pg_admin_url: str) -> None:
     result = run_cli(
-        "check", "--format", "json", "--db", "url", "--database-url", pg_admin_url,
+        "check",
+        "--format",
+        "json",
+        "--db",
+        "url",
+        "--database-url",
+        pg_admin_url,
         str(REPO / "example_app"),
     )
     assert result.code == 0, result.stdout + result.stderr
