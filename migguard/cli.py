@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import traceback
 from pathlib import Path
@@ -22,16 +21,11 @@ def _fail(message: str) -> None:
     click.echo(f"migguard: error: {message}", err=True)
 
 
-def _install_sigterm() -> None:
-    def terminate(signum: int, frame: Any) -> None:
-        raise Terminated()
-
-    signal.signal(signal.SIGTERM, terminate)
-
-
 def _run_guarded(verbose: bool, body: Any) -> int:
     """Every failure becomes one line and exit 2; tracebacks only with -v."""
-    _install_sigterm()
+    from migguard import signals
+
+    signals.install()
     try:
         return int(body())
     except MigguardError as exc:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from migguard import signals
 from migguard.errors import MigguardError, Terminated
 from migguard.safety import Guard, UnsafeTargetError
 
@@ -120,7 +121,7 @@ def run(
             assert abort.__cause__ is not None
             raise abort.__cause__ from None
         except Exception as exc:
-            raise _env_error(exc, project) from exc
+            raise _env_error(exc, project, guard) from exc
     if not captured and not result.checked and not result.reached_head:
         raise MigguardError(
             "env.py never called context.configure()/run_migrations() in online mode",
@@ -340,8 +341,9 @@ def _step(
     except SystemExit as exc:
         _rollback(context, connection)
         return (f"the revision called sys.exit({exc.code!r})", _line_in(exc, sc))
-    except BaseException as exc:
+    except BaseException as exc:  # any failure of user code is a finding...
         _rollback(context, connection)
+        signals.reraise_if_received()  # ...unless it is Ctrl-C cancelling a statement
         return (_describe(exc), _line_in(exc, sc))
     context.connection = context.impl.connection = connection
     if context._transaction is not None and context._transaction.is_active:
@@ -395,7 +397,7 @@ def _line_in(exc: BaseException, sc: Script) -> int | None:
     return line
 
 
-def _env_error(exc: BaseException, project: Project) -> MigguardError:
+def _env_error(exc: BaseException, project: Project, guard: Guard | None = None) -> MigguardError:
     env_path = os.path.realpath(project.env_py)
     where_path, where_line = project.relpath(project.env_py), None
     for frame, lineno in traceback.walk_tb(exc.__traceback__):
@@ -413,12 +415,25 @@ def _env_error(exc: BaseException, project: Project) -> MigguardError:
         where_path, where_line = project.relpath(exc.filename), exc.lineno
     if isinstance(exc, ModuleNotFoundError | ImportError):
         message = f"env.py failed to import: {_describe(exc)}"
+    elif guard is not None and _is_connection_failure(exc):
+        message = (
+            f"env.py could not connect ({_describe(exc)}); it is not using migguard's "
+            f"throwaway database. {guard.hint()}"
+        )
     else:
         message = f"env.py raised {_describe(exc)}"
     return MigguardError(message, path=where_path, line=where_line)
 
 
 _MIGGUARD_DIR = os.path.dirname(os.path.realpath(__file__)) + os.sep
+
+
+def _is_connection_failure(exc: BaseException) -> bool:
+    from sqlalchemy.exc import OperationalError
+
+    return isinstance(exc, OperationalError | ConnectionError | OSError) and not isinstance(
+        exc, FileNotFoundError
+    )
 
 
 class _Recorder:

@@ -184,20 +184,19 @@ class Guard:
             self._refuse(url)
 
     def _refuse(self, url: URL) -> None:
-        hint = self._hint()
+        hint = self.hint()
         raise UnsafeTargetError(
             f"env.py connected to {redact(url)}, not to migguard's throwaway database; stopped "
             f"before any migration ran. {hint}"
         )
 
-    def _hint(self) -> str:
+    def hint(self) -> str:
+        """Which setting would point env.py at the throwaway database."""
         read = sorted(set(env_variables_read(self.env_py)) - set(self.variables_set))
         if read:
+            mapping = ", ".join(f'{name} = "{{{placeholder_for(name)}}}"' for name in read)
             names = ", ".join(read)
-            return (
-                f"env.py reads {names}: map it in pyproject.toml, e.g. [tool.migguard.env] "
-                f'{read[0]} = "{{url}}" (placeholders: url, host, port, user, password, database)'
-            )
+            return f"env.py reads {names}: map them in [tool.migguard.env]: {mapping}"
         return (
             "Make env.py take its URL from config.get_main_option('sqlalchemy.url'), "
             "config.attributes['connection'] or an environment variable, and map that variable "
@@ -218,6 +217,21 @@ class Guard:
             yield
         finally:
             event.remove(Engine, "before_cursor_execute", before_execute)
+
+
+def placeholder_for(name: str) -> str:
+    """The ``[tool.migguard.env]`` placeholder a variable's name suggests."""
+    upper = name.upper()
+    for suffixes, placeholder in (
+        (("HOST", "SERVER", "HOSTNAME"), "host"),
+        (("PORT",), "port"),
+        (("USER", "USERNAME", "LOGIN"), "user"),
+        (("PASSWORD", "PASS", "PWD"), "password"),
+        (("DB", "NAME", "DATABASE", "DBNAME"), "database"),
+    ):
+        if upper.endswith(suffixes):
+            return placeholder
+    return "url"
 
 
 def env_variables_read(path: Path | None) -> list[str]:
