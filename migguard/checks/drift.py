@@ -10,6 +10,7 @@ not look at: check constraints, enum labels, index expressions and predicates, s
 
 from __future__ import annotations
 
+import textwrap
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 DRIFT = register(
     Rule(
         id="drift",
-        summary="Models and migrations disagree: autogenerate would write a new revision",
+        summary="models and migrations disagree: autogenerate would write a new revision",
         severity=Severity.ERROR,
         what="Upgrades a throwaway database to head and runs Alembic's autogenerate "
         "comparison against target_metadata with env.py's own options.",
@@ -38,7 +39,7 @@ DRIFT = register(
 SCHEMA_MISMATCH = register(
     Rule(
         id="schema-mismatch",
-        summary="The schema the migrations build differs from the one the models create",
+        summary="the schema the migrations build differs from the one the models create",
         severity=Severity.ERROR,
         what="Creates the models with metadata.create_all in a second throwaway database and "
         "compares both catalogs: check constraints, enum labels, index expressions and "
@@ -65,10 +66,13 @@ def check_drift(result: RunResult, project: Project) -> list[Finding]:
     findings: list[Finding] = []
     for op in result.drift_ops.ops:
         table = getattr(op, "table_name", None)
-        rendered = render_python_code(ops.UpgradeOps(ops=[op])).strip()
-        rendered = "\n".join(
-            line for line in rendered.splitlines() if not line.lstrip().startswith("#")
-        ).strip()
+        rendered = textwrap.dedent(
+            "\n".join(
+                line
+                for line in render_python_code(ops.UpgradeOps(ops=[op])).splitlines()
+                if line.strip() and not line.lstrip().startswith("#")
+            )
+        )
         path, line = _model_location(project, table, result, head)
         subject = f"table {table}" if table else "schema"
         message = (

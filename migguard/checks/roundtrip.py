@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 UPGRADE_FAILS = register(
     Rule(
         id="upgrade-fails",
-        summary="A revision's upgrade raises on a fresh database",
+        summary="a revision's upgrade raises on a fresh database",
         severity=Severity.ERROR,
         what="Runs every revision's upgrade() in order on a throwaway database and reports the "
         "first one that raises, with the database's error.",
@@ -34,7 +34,7 @@ UPGRADE_FAILS = register(
 DOWNGRADE_FAILS = register(
     Rule(
         id="downgrade-fails",
-        summary="A revision's downgrade raises right after its upgrade",
+        summary="a revision's downgrade raises right after its upgrade",
         severity=Severity.ERROR,
         what="Runs each revision's downgrade() right after its upgrade() and reports errors.",
         why="The downgrade is what you run during an incident; that is the worst time to find "

@@ -107,3 +107,54 @@ def test_text_output_shows_the_line_and_a_summary() -> None:
     assert "migrations/versions/0002_bad_sql.py:13: error [upgrade-fails]" in result.stdout
     assert 'op.execute("CREATE INDEX ix_authors_email ON authorz (email)")' in result.stdout
     assert "1 error" in result.stdout.splitlines()[-1]
+
+
+def test_async_env_py_runs_through_asyncpg_and_is_checked_the_same() -> None:
+    result = _check("async_env")
+    assert result.code == 1, result.stderr
+    by_revision = {f["revision"]: f for f in result.findings("downgrade-mismatch")}
+    assert set(by_revision) == {"0002_author_email", "0004_book_status"}
+    assert by_revision["0002_author_email"]["line"] == 15
+    assert result.json["summary"]["checked"] == 4
+
+
+def test_renamed_model_column_shows_up_in_drift_as_a_probable_rename() -> None:
+    result = _check("drift_rename")
+    assert result.code == 1, result.stderr
+    (finding,) = result.findings("drift")
+    assert finding["path"] == "models.py" and finding["line"] == 12
+    assert "op.drop_column('authors', 'name')" in finding["message"]
+    assert "looks like a rename" in finding["message"]
+    assert "new_column_name" in finding["hint"]
+
+
+def test_drop_and_add_generated_in_a_loop_are_caught_from_the_recorded_operations() -> None:
+    result = _check("rename_in_loop")
+    assert result.code == 1, result.stderr
+    findings = result.findings("rename-as-drop-add")
+    assert {f["revision"] for f in findings} == {"0002_rename_columns"}
+    assert {f["path"] for f in findings} == {"migrations/versions/0002_rename_columns.py"}
+    assert {f["line"] for f in findings} == {22}  # op.drop_column inside the helper
+    assert any("books.title dropped and books.name added" in f["message"] for f in findings)
+
+
+def test_static_mode_starts_no_database() -> None:
+    from tests.conftest import postgres_processes
+
+    before = set(postgres_processes())
+    # An unreachable server as the only provider: any attempt to use a database would exit 2.
+    result = run_cli(
+        "check",
+        "--static",
+        "--format",
+        "json",
+        "--db",
+        "url",
+        "--database-url",
+        "postgresql://nobody@127.0.0.1:1/none",
+        str(REPO / "example_app"),
+    )
+    assert result.code == 0, result.stderr
+    assert result.findings() == []
+    assert set(postgres_processes()) <= before
+    assert result.json["summary"]["checked"] == 0
