@@ -109,6 +109,13 @@ def _split(value: str | None) -> tuple[str, ...] | None:
     default=None,
     help="Write the report to this file instead of stdout",
 )
+@click.option(
+    "--sarif",
+    "sarif_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write a SARIF 2.1.0 report to this file (one run, two formats)",
+)
 @click.option("-v", "--verbose", is_flag=True, default=False, help="Tracebacks and progress")
 def check(
     path: Path,
@@ -125,6 +132,7 @@ def check(
     metadata: str | None,
     timeout: float | None,
     output: Path | None,
+    sarif_file: Path | None,
     verbose: bool,
 ) -> None:
     """Check the Alembic project in PATH (the directory holding alembic.ini)."""
@@ -152,7 +160,12 @@ def check(
                 "output": output,
             },
         )
-        report = run_check(path, settings)
+        from migguard import progress
+
+        with progress.on_stderr() as on_revision:
+            report = run_check(path, settings, on_revision=on_revision)
+        if sarif_file is not None:
+            sarif_file.write_text(get_reporter("sarif")(report, color=False) + "\n", "utf-8")
         reporter = get_reporter(settings.format)
         color = settings.format == "text" and output is None and _color_wanted()
         text = reporter(report, color=color)
@@ -213,6 +226,25 @@ def baseline(
 
 
 @cli.command()
+@click.argument("path", type=click.Path(path_type=Path), default=".")
+@click.option("--force", is_flag=True, default=False, help="Replace files that already exist")
+@click.option("--sarif", is_flag=True, default=False, help="Upload SARIF to code scanning too")
+def init(path: Path, force: bool, sarif: bool) -> None:
+    """Add [tool.migguard], the pre-commit hook and the GitHub workflow for PATH."""
+
+    def body() -> int:
+        from migguard.scaffold import apply, plan
+
+        planned = plan(path, force=force, sarif=sarif)
+        apply(planned)
+        for item in planned:
+            click.echo(item.describe())
+        return EXIT_CLEAN
+
+    sys.exit(_run_guarded(False, body))
+
+
+@cli.command()
 def doctor() -> None:
     """Which throwaway-database providers work on this machine, and why the others do not."""
     from migguard import database
@@ -226,24 +258,16 @@ def doctor() -> None:
     sys.exit(EXIT_CLEAN if usable else EXIT_ERROR)
 
 
-def _load_rules() -> None:
-    import importlib
-    import pkgutil
-
-    import migguard.checks
-
-    for info in pkgutil.iter_modules(migguard.checks.__path__):
-        importlib.import_module(f"migguard.checks.{info.name}")
-    importlib.import_module("migguard.suppress")
-
-
 @cli.command()
-def rules() -> None:
+@click.option("--markdown", is_flag=True, help="The Markdown table README.md shows")
+def rules(markdown: bool) -> None:
     """List every rule with its default severity."""
-    from migguard.findings import RULES
+    from migguard.findings import load_all_rules, rules_table
 
-    _load_rules()
-    for rule in sorted(RULES.values(), key=lambda r: r.id):
+    if markdown:
+        click.echo(rules_table())
+        return
+    for rule in sorted(load_all_rules().values(), key=lambda r: r.id):
         needs = "db" if rule.needs_database else "static"
         click.echo(f"{rule.id:<24} {rule.severity.value:<8} {needs:<7} {rule.summary}")
 
@@ -252,10 +276,9 @@ def rules() -> None:
 @click.argument("rule_id")
 def rule(rule_id: str) -> None:
     """Explain one rule, with a bad and a good example (like `ruff rule`)."""
-    from migguard.findings import RULES
+    from migguard.findings import load_all_rules
 
-    _load_rules()
-    found = RULES.get(rule_id)
+    found = load_all_rules().get(rule_id)
     if found is None:
         _fail(f"unknown rule {rule_id!r}; `migguard rules` lists them")
         sys.exit(EXIT_ERROR)

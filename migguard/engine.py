@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from migguard import since
 from migguard.config import Settings, load_dotenv_for
 from migguard.errors import MigguardError
 from migguard.findings import Finding, Severity, sort_key
@@ -50,8 +51,16 @@ class Report:
         return 1 if self.errors else 0
 
 
-def check(path: Path | str, settings: Settings | None = None) -> Report:
-    """Check one Alembic project; raises MigguardError for anything that prevents checking."""
+def check(
+    path: Path | str,
+    settings: Settings | None = None,
+    *,
+    on_revision: Callable[[int, int, str], None] | None = None,
+) -> Report:
+    """Check one Alembic project; raises MigguardError for anything that prevents checking.
+
+    ``on_revision(number, total, revision)`` is called as the stairway reaches each revision
+    (the CLI draws its progress line with it)."""
     started = time.monotonic()
     settings = settings or Settings(path=Path(path))
     project = load_project(Path(path), settings.config_file)
@@ -59,6 +68,9 @@ def check(path: Path | str, settings: Settings | None = None) -> Report:
     report = Report(root=project.root)
     revision_files = project.revision_files()
     report.revisions = len(revision_files)
+    new = since.new_revisions(project, settings.since) if settings.since else None
+    if new == set():
+        report.notes.append(f"--since {settings.since}: no revision added, none round-tripped")
 
     metadata = _offline_metadata(project, settings, report) if settings.static else None
     findings = _static_findings(project, settings, metadata=metadata)
@@ -68,7 +80,11 @@ def check(path: Path | str, settings: Settings | None = None) -> Report:
             report.notes.append("revision graph is broken: database checks skipped")
         else:
             with _overall_timeout(settings.timeout):
-                findings += _database_findings(project, settings, dotenv_values, report)
+                findings += _database_findings(
+                    project, settings, dotenv_values, report, new, on_revision
+                )
+    if new is not None:
+        findings = since.in_scope(findings, new)
     report.findings = _finalize(findings, project, settings)
     report.seconds = round(time.monotonic() - started, 3)
     return report
@@ -87,6 +103,8 @@ def _offline_metadata(project: Project, settings: Settings, report: Report) -> A
         project.script_directory()
         with runner.project_cwd(project, config):
             return runner.load_metadata_offline(project, config, guard)
+    except safety.OfflineConnectionError:  # an offline branch that connects: say so, exit 2
+        raise
     except MigguardError as exc:
         report.notes.append(f"model metadata not loaded, naming checks on models skipped: {exc}")
         return None
@@ -120,7 +138,12 @@ def _optional_check_module(name: str) -> Any:
 
 
 def _database_findings(
-    project: Project, settings: Settings, dotenv_values: dict[str, str], report: Report
+    project: Project,
+    settings: Settings,
+    dotenv_values: dict[str, str],
+    report: Report,
+    new: set[str] | None = None,
+    on_revision: Callable[[int, int, str], None] | None = None,
 ) -> list[Finding]:
     from migguard import database
     from migguard.checks import drift, roundtrip
@@ -134,8 +157,11 @@ def _database_findings(
         wants_sqlite=driver == "sqlite",
     ) as server:
         report.database = f"{server.kind} {server.version}".strip()
-        plan = RunPlan(since=None, metadata_override=_metadata_override(settings))
-        result = _run_on(server, project, settings, driver, dotenv_values, plan)
+        plan = RunPlan(
+            since=new, metadata_override=_metadata_override(settings), on_revision=on_revision
+        )
+        with _created_meanwhile(server) as models_database:
+            result = _run_on(server, project, settings, driver, dotenv_values, plan)
         report.checked = len(result.checked)
         report.skipped = len(result.revisions) - len(result.checked)
         findings = roundtrip.check(result, project)
@@ -147,7 +173,7 @@ def _database_findings(
         elif result.reached_head:
             findings += drift.check_drift(result, project)
             findings += drift.check_schema_mismatch(
-                _models_differences(server, result), result, project
+                _models_differences(server, result, models_database), result, project
             )
         findings += _metadata_naming(project, settings, result.target_metadata)
     return findings
@@ -218,7 +244,22 @@ def _set_timeouts(server: Server, url: Any, settings: Settings) -> None:
         engine.dispose()
 
 
-def _models_differences(server: Server, result: RunResult) -> list[Any]:
+@contextmanager
+def _created_meanwhile(server: Server) -> Iterator[Callable[[], Any]]:
+    """The models' database, created in a thread while the history runs (a CREATE DATABASE
+    takes a quarter of a second); the block waits for it, so cleanup always sees it."""
+    if server.is_sqlite:
+        yield server.create_database
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        yield pool.submit(server.create_database).result
+
+
+def _models_differences(
+    server: Server, result: RunResult, database: Callable[[], Any] | None = None
+) -> list[Any]:
     """create_all in a second fresh database; compare with the head snapshot."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.pool import NullPool
@@ -228,7 +269,7 @@ def _models_differences(server: Server, result: RunResult) -> list[Any]:
     if result.head_snapshot is None:
         return []
     metadatas = _as_list(result.target_metadata)
-    url = server.create_database()
+    url = (database or server.create_database)()
     engine = create_engine(url, poolclass=NullPool)
     try:
         with engine.begin() as conn:
@@ -238,8 +279,11 @@ def _models_differences(server: Server, result: RunResult) -> list[Any]:
                 for schema_name in {t.schema for m in metadatas for t in m.tables.values()}:
                     if schema_name:
                         conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema_name}"'))
+            # One metadata on an empty database: nothing to look up first (a query per table
+            # and type); extensions' tables or a second metadata could collide, so check then.
+            empty = len(metadatas) == 1 and not result.head_snapshot.extensions
             for metadata in metadatas:
-                metadata.create_all(conn)
+                metadata.create_all(conn, checkfirst=not empty)
         with engine.connect() as conn:
             models = schema.snapshot(conn)
     except Exception as exc:
@@ -370,13 +414,17 @@ def _overall_timeout(seconds: float) -> Iterator[None]:
         yield
         return
 
+    from migguard.runner import TimedOut  # a revision running now is reported as the culprit
+
     def expire(signum: int, frame: Any) -> None:
-        raise MigguardError(f"timed out after {seconds:g} s (--timeout)")
+        raise TimedOut(f"timed out after {seconds:g} s (--timeout)")
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
+    except TimedOut as exc:  # not inside a revision (env.py, cluster start): exit 2
+        raise MigguardError(str(exc)) from None
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)

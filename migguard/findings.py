@@ -90,3 +90,30 @@ def register(rule: Rule) -> Rule:
 
 def sort_key(finding: Finding) -> tuple[str, int, str, str]:
     return (finding.path or "", finding.line or 0, finding.rule, finding.message)
+
+
+def load_all_rules() -> dict[str, Rule]:
+    """Import every module that registers rules, so that the registry is complete.
+
+    Rules register themselves when their module is imported; a command that lists or
+    documents rules (``migguard rules``, the SARIF ``rules`` array) must not depend on
+    which checks happened to run.
+    """
+    import importlib
+    import pkgutil
+
+    import migguard.checks
+
+    for info in pkgutil.iter_modules(migguard.checks.__path__):
+        importlib.import_module(f"migguard.checks.{info.name}")
+    importlib.import_module("migguard.suppress")
+    return RULES
+
+
+def rules_table() -> str:
+    """README's rule table, generated from the registry so that the two cannot drift apart."""
+    lines = ["| id | severity | needs | what |", "|---|---|---|---|"]
+    for rule in sorted(load_all_rules().values(), key=lambda r: r.id):
+        needs = "database" if rule.needs_database else "static"
+        lines.append(f"| `{rule.id}` | {rule.severity.value} | {needs} | {rule.summary} |")
+    return "\n".join(lines)

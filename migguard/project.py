@@ -8,12 +8,19 @@ traceback from deep inside Alembic's module loader.
 from __future__ import annotations
 
 import ast
+import configparser
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migguard.errors import MigguardError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -59,6 +66,7 @@ class Project:
     version_dirs: list[Path]
     _alembic_config: Config | None = field(default=None, repr=False)
     _revision_files: list[RevisionFile] | None = field(default=None, repr=False)
+    _located: bool = field(default=False, repr=False)  # script_location resolved
 
     @property
     def env_py(self) -> Path:
@@ -83,6 +91,11 @@ class Project:
             toml = self.config_path.parent / "pyproject.toml"
             if toml.is_file() and _has_tool_alembic(toml):
                 config = Config(str(self.config_path), toml_file=str(toml))
+        if self._located:
+            # Alembic resolves a relative script_location (the FastAPI template's
+            # "app/alembic") against the working directory; migguard runs from anywhere
+            location = str(self.script_location).replace("%", "%%")
+            config.set_main_option("script_location", location)
         return config
 
     def revision_files(self) -> list[RevisionFile]:
@@ -149,10 +162,17 @@ def load_project(path: Path, config_file: Path | None = None) -> Project:
         script_location=root,
         version_dirs=[],
     )
-    config = project.alembic_config()
-    location = config.get_alembic_option("script_location") if _is_modern(config) else None
-    if location is None:
-        location = config.get_main_option("script_location")
+    try:
+        config = project.alembic_config()
+        location = config.get_alembic_option("script_location") if _is_modern(config) else None
+        if location is None:
+            location = config.get_main_option("script_location")
+    except (configparser.Error, tomllib.TOMLDecodeError) as exc:
+        line = getattr(exc, "lineno", None) or next(iter(getattr(exc, "errors", [])), [None])[0]
+        detail = str(exc).strip().splitlines()[0].rstrip(".")
+        raise MigguardError(
+            f"cannot read the configuration: {detail}", path=project.relpath(config_path), line=line
+        ) from exc
     if not location:
         raise MigguardError(
             "no script_location in the [alembic] section", path=project.relpath(config_path)
@@ -173,6 +193,7 @@ def load_project(path: Path, config_file: Path | None = None) -> Project:
     project.script_location = script_location
     project.version_dirs = version_dirs
     project._alembic_config = config
+    project._located = True
     return project
 
 

@@ -80,10 +80,40 @@ class RunPlan:
     since: set[str] | None = None  # revisions to round-trip; None = all
     drift: bool = True
     metadata_override: Any = None
+    # Called with (number, total, revision id) as each revision is reached, for progress.
+    on_revision: Callable[[int, int, str], None] | None = None
 
 
 class _Abort(Exception):
     """Carries an exception from migguard's own code out through env.py untouched."""
+
+
+class TimedOut(BaseException):
+    """``--timeout`` ran out. Raised by the engine's alarm wherever the run happens to be; when
+    a revision step is running, the runner reports it on that revision and stops there.
+
+    A BaseException, like KeyboardInterrupt, so that a revision's ``except Exception`` (a retry
+    loop) cannot swallow it and keep the run going past its limit.
+    """
+
+
+class _Running:
+    """The revision step in progress. An async env.py's event loop, not the revision, is where
+    the alarm lands, so the step cannot be read from the traceback."""
+
+    script: Script | None = None
+    phase: list[str] = ["upgrade"]  # the round trip updates its own list as it goes
+
+
+def _record_timeout(result: RunResult, exc: TimedOut) -> bool:
+    """The step that ran out of time becomes its revision's failure; False outside a step."""
+    sc, phase = _Running.script, _Running.phase[0]
+    _Running.script = None
+    if sc is None or phase not in ("upgrade", "downgrade", "re-upgrade"):
+        return False  # env.py, a snapshot, the drift comparison: the run could not finish
+    result.failures.append(StepFailure(sc.revision, phase, str(exc), _line_in(exc, sc)))
+    result.notes.append(f"stopped at {sc.revision}: {exc}; later steps were not run")
+    return True
 
 
 def run(
@@ -95,7 +125,11 @@ def run(
 ) -> RunResult:
     """Execute env.py against the throwaway database (already in ``config``) and observe."""
     result = RunResult()
-    ordered = _ordered_revisions(script)
+    _Running.script = None  # an earlier run in this process may have ended mid-step
+    try:
+        ordered = _ordered_revisions(script)  # imports every revision module
+    except Exception as exc:
+        raise _revision_import_error(exc, project) from exc
     result.revisions = [sc.revision for sc in ordered]
     result.paths = {sc.revision: project.relpath(sc.path) for sc in ordered}
     captured: dict[str, Any] = {}
@@ -103,6 +137,9 @@ def run(
     def fn(heads: Any, context: MigrationContext) -> list[Any]:
         try:
             _drive(context, ordered, result, plan, captured.get("__run_kw__", {}), project)
+        except TimedOut as exc:
+            if not _record_timeout(result, exc):
+                raise
         except MigguardError:
             raise
         except Exception as exc:  # migguard's own failure: not to be blamed on env.py
@@ -115,10 +152,19 @@ def run(
     with quiet_env_logging(), _recording_ops(result, ordered), guard.watching_engines(), env:
         try:
             script.run_env()
+        except TimedOut as exc:  # an async env.py: the alarm landed in its event loop
+            if not _record_timeout(result, exc):
+                raise
+            return result
         except MigguardError:
             raise
         except _Abort as abort:
             assert abort.__cause__ is not None
+            if getattr(abort.__cause__, "connection_invalidated", False):  # between steps
+                raise MigguardError(
+                    "lost the connection to the throwaway database "
+                    f"({_describe(abort.__cause__)}): the server stopped"
+                ) from abort.__cause__
             raise abort.__cause__ from None
         except Exception as exc:
             raise _env_error(exc, project, guard) from exc
@@ -193,7 +239,7 @@ def load_metadata_offline(project: Project, config: Config, guard: Guard) -> Any
     )
     env.migguard_guard = guard
     env.migguard_captured = captured
-    env.migguard_offline = True
+    env.migguard_offline = guard.offline = True
     with quiet_env_logging(), guard.watching_engines(), env:
         try:
             script.run_env()
@@ -226,11 +272,14 @@ def _drive(
     )
     snap = _snapshotter(context, frozenset({context.version_table}), schema)
     before: Snapshot | None = None
-    for sc in ordered:
+    for number, sc in enumerate(ordered, start=1):
+        if plan.on_revision is not None:
+            plan.on_revision(number, len(ordered), sc.revision)
         round_trip = plan.stairway and (plan.since is None or sc.revision in plan.since)
         if round_trip and before is None:
             before = snap()
-        memo = dict(context.impl.memo)
+        # a copy of each value too: SQLAlchemy adds created type names to the memo's sets
+        memo = {key: _copied(value) for key, value in context.impl.memo.items()}
         if not _upgrade(context, sc, result, run_kw):
             return
         if not round_trip:
@@ -293,7 +342,7 @@ def _round_trip(
         phase[0] = "re-upgrade"
         sc.module.upgrade(**kw)
 
-    failure = _step(context, down_and_up, sc)
+    failure = _step(context, down_and_up, sc, phase)
     if seen and seen[0] != before:
         result.round_trips.append(RoundTrip(sc.revision, schema.diff(before, seen[0])))
     if failure is None:
@@ -314,15 +363,27 @@ def _round_trip(
     return restored
 
 
+def _copied(value: Any) -> Any:
+    """A memo entry as it was: PostgreSQL named types record ``(schema, name)`` in a set that
+    later DDL mutates in place, so restoring a shallow copy would keep the upgrade's types
+    marked as created and the re-upgrade's ``create_table`` would skip ``CREATE TYPE``."""
+    return set(value) if isinstance(value, set) else value
+
+
 def _snapshotter(context: MigrationContext, exclude: frozenset[str], schema: Any) -> Any:
+    tracker = schema.Tracker()  # after the first snapshot, re-reads only what DDL touched
+
     def take() -> Snapshot:
-        return schema.snapshot(context.connection, exclude_tables=exclude)
+        return tracker.snapshot(context.connection, exclude_tables=exclude)
 
     return take
 
 
 def _step(
-    context: MigrationContext, body: Callable[[], None], sc: Script
+    context: MigrationContext,
+    body: Callable[[], None],
+    sc: Script,
+    phase: list[str] | None = None,
 ) -> tuple[str, int | None] | None:
     """Run user code in its own transaction; return (message, line) on failure."""
     connection = context.connection
@@ -333,18 +394,35 @@ def _step(
     elif connection.in_transaction():
         connection.commit()
     context._transaction = connection.begin()
+    _Running.script, _Running.phase = sc, phase or ["upgrade"]
     try:
         body()
-    except (UnsafeTargetError, KeyboardInterrupt, Terminated):
-        _rollback(context, connection)
+    except UnsafeTargetError as exc:  # the revision opened an engine of its own
+        _rollback(context, connection, quietly=True)
+        raise exc.in_revision(sc.revision, _relpath(sc), _line_in(exc, sc)) from None
+    except (MigguardError, TimedOut, KeyboardInterrupt, Terminated):  # guard, signals
+        _rollback(context, connection, quietly=True)  # the run is ending: keep its own error
         raise
     except SystemExit as exc:
+        _Running.script = None
         _rollback(context, connection)
         return (f"the revision called sys.exit({exc.code!r})", _line_in(exc, sc))
     except BaseException as exc:  # any failure of user code is a finding...
-        _rollback(context, connection)
+        if _is_cancellation(exc):  # asyncio.run() unwinding after the alarm or Ctrl-C
+            raise
+        _Running.script = None
+        _rollback(context, connection, quietly=True)
         signals.reraise_if_received()  # ...unless it is Ctrl-C cancelling a statement
-        return (_describe(exc), _line_in(exc, sc))
+        if connection.invalidated:  # ...or the server is gone: nothing left to check on
+            raise MigguardError(
+                f"lost the connection to the throwaway database while revision {sc.revision} "
+                f"ran ({_describe(exc)}): the server stopped, or the revision ended migguard's "
+                "session",
+                path=_relpath(sc),
+                line=_line_in(exc, sc),
+            ) from exc
+        return (_describe_failure(exc, connection), _line_in(exc, sc))
+    _Running.script = None
     context.connection = context.impl.connection = connection
     if context._transaction is not None and context._transaction.is_active:
         context._transaction.commit()
@@ -354,13 +432,59 @@ def _step(
     return None
 
 
-def _rollback(context: MigrationContext, connection: Any) -> None:
+def _is_cancellation(exc: BaseException) -> bool:
+    asyncio = sys.modules.get("asyncio")  # not imported: no event loop, no cancellation
+    return asyncio is not None and isinstance(exc, asyncio.CancelledError)
+
+
+def _relpath(sc: Script) -> str:
+    """A revision's path as reported; the run's working directory is the project root."""
+    return Path(os.path.relpath(sc.path)).as_posix()
+
+
+def _rollback(context: MigrationContext, connection: Any, *, quietly: bool = False) -> None:
+    """Undo a failed step. ``quietly``: a rollback that fails (the statement was abandoned by
+    a signal, the server died) must not replace the error that explains why."""
     context.connection = context.impl.connection = connection
     try:
         if connection.in_transaction():
             connection.rollback()
+    except Exception:
+        if not quietly:
+            raise
     finally:
         context._transaction = None
+
+
+_TIMEOUT_SETTINGS = (("statement timeout", "statement_timeout"), ("lock timeout", "lock_timeout"))
+
+
+def _describe_failure(exc: BaseException, connection: Any) -> str:
+    """The error of a failed step as the user should read it: a statement cancelled by
+    ``statement_timeout``/``lock_timeout`` says so, and after how long."""
+    message = _describe(exc)
+    text = str(getattr(exc, "orig", None) or exc)
+    for phrase, setting in _TIMEOUT_SETTINGS:
+        if phrase in text:
+            seconds = _setting_seconds(connection, setting)
+            after = f" after {seconds:g} s" if seconds is not None else ""
+            what = "statement" if setting == "statement_timeout" else "lock wait"
+            return f"{what} timed out{after} ({setting})"
+    return message
+
+
+def _setting_seconds(connection: Any, setting: str) -> float | None:
+    """A millisecond setting as the failed session saw it (a database default or env.py's)."""
+    from sqlalchemy import text
+
+    try:
+        value = connection.execute(
+            text("SELECT setting FROM pg_settings WHERE name = :name"), {"name": setting}
+        ).scalar()
+        connection.rollback()
+        return int(value) / 1000
+    except Exception:
+        return None
 
 
 def _compare_at_head(context: MigrationContext, result: RunResult) -> None:
@@ -395,6 +519,19 @@ def _line_in(exc: BaseException, sc: Script) -> int | None:
         if os.path.realpath(frame.f_code.co_filename) == target:
             line = lineno
     return line
+
+
+def _revision_import_error(exc: BaseException, project: Project) -> MigguardError:
+    """A revision module that does not import (a missing package, a NameError at module
+    level), named by the deepest line of a revision file in the traceback."""
+    directories = tuple(os.path.realpath(d) + os.sep for d in project.version_dirs)
+    path: str | None = project.relpath(project.config_path)
+    line: int | None = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        filename = os.path.realpath(frame.f_code.co_filename)
+        if filename.startswith(directories):
+            path, line = project.relpath(filename), lineno
+    return MigguardError(f"revision failed to import: {_describe(exc)}", path=path, line=line)
 
 
 def _env_error(exc: BaseException, project: Project, guard: Guard | None = None) -> MigguardError:

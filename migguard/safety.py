@@ -65,7 +65,30 @@ _URL_VALUE = re.compile(r"^(postgres(ql)?|sqlite|mysql|mariadb|oracle|mssql)(\+\
 
 
 class UnsafeTargetError(MigguardError):
-    """env.py tried to reach a database that is not the throwaway one."""
+    """env.py (or a revision) tried to reach a database that is not the throwaway one."""
+
+    def __init__(self, url: str, hint: str, subject: str = "env.py", **where: Any) -> None:
+        super().__init__(
+            f"{subject} tried to connect to {url}, not to migguard's throwaway database; "
+            f"stopped before any migration ran. {hint}",
+            **where,
+        )
+        self.url, self.hint = url, hint
+
+    def in_revision(self, revision: str, path: str, line: int | None) -> UnsafeTargetError:
+        """The same refusal, blamed on the revision that opened an engine of its own."""
+        return UnsafeTargetError(
+            self.url,
+            "A revision must run its statements through op.get_bind() or op.execute(), "
+            "never an engine of its own",
+            f"revision {revision}",
+            path=path,
+            line=line,
+        )
+
+
+class OfflineConnectionError(MigguardError):
+    """env.py tried to connect while running in offline mode, where no database is used."""
 
 
 def parts_of(url: URL) -> dict[str, str]:
@@ -129,14 +152,42 @@ def _render_like(target: URL, original: str, default_driver: str) -> str:
 
 @contextmanager
 def environment(values: Mapping[str, str]) -> Iterator[None]:
-    """Set variables for the duration of the run, then restore the caller's environment."""
+    """Set variables for the duration of the run, then restore the caller's environment.
+
+    ``load_dotenv(override=True)`` in env.py would write the real URL back over the redirected
+    one, so while the run lasts python-dotenv's ``load_dotenv`` re-applies these values after
+    loading: the file's other variables still arrive as the project expects.
+    """
     saved = dict(os.environ)
     os.environ.update(values)
     try:
-        yield
+        with _dotenv_cannot_override(values):
+            yield
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+@contextmanager
+def _dotenv_cannot_override(values: Mapping[str, str]) -> Iterator[None]:
+    try:
+        import dotenv
+        import dotenv.main
+    except ImportError:  # pragma: no cover - python-dotenv is a dependency
+        yield
+        return
+    original = dotenv.main.load_dotenv
+
+    def load_dotenv(*args: Any, **kwargs: Any) -> bool:
+        loaded = original(*args, **kwargs)
+        os.environ.update(values)
+        return loaded
+
+    dotenv.load_dotenv = dotenv.main.load_dotenv = load_dotenv
+    try:
+        yield
+    finally:
+        dotenv.load_dotenv = dotenv.main.load_dotenv = original
 
 
 @dataclass
@@ -147,6 +198,7 @@ class Guard:
     allowed_files: set[str] = field(default_factory=set)
     env_py: Path | None = None
     variables_set: tuple[str, ...] = ()
+    offline: bool = False  # env.py runs in offline (--sql) mode: no database at all
 
     def allow(self, url: URL) -> None:
         if url.get_backend_name() == "sqlite":
@@ -184,15 +236,27 @@ class Guard:
             self._refuse(url)
 
     def _refuse(self, url: URL) -> None:
-        hint = self.hint()
-        raise UnsafeTargetError(
-            f"env.py connected to {redact(url)}, not to migguard's throwaway database; stopped "
-            f"before any migration ran. {hint}"
-        )
+        if self.offline:
+            raise OfflineConnectionError(
+                f"env.py tried to connect to {redact(url)} in offline mode (migguard --static "
+                "runs env.py with context.is_offline_mode() true to read target_metadata); "
+                "refused before connecting. Offline mode needs no database: give "
+                "context.configure(url=...) the URL without connecting in that branch, or name "
+                "the models with --metadata module:attr"
+            )
+        raise UnsafeTargetError(redact(url), self.hint(url))
 
-    def hint(self) -> str:
+    def hint(self, url: URL | None = None) -> str:
         """Which setting would point env.py at the throwaway database."""
-        read = sorted(set(env_variables_read(self.env_py)) - set(self.variables_set))
+        skip = set(self.variables_set)
+        read = sorted(set(env_variables_read(self.env_py)) - skip)
+        holding = variables_holding(url, os.environ, skip) if url is not None else {}
+        if holding and not set(holding) <= set(read):  # read through a settings object
+            mapping = ", ".join(f'{name} = "{{{part}}}"' for name, part in holding.items())
+            return (
+                f"The URL env.py used comes from {', '.join(holding)}: map them in "
+                f"pyproject.toml [tool.migguard.env]: {mapping}"
+            )
         if read:
             mapping = ", ".join(f'{name} = "{{{placeholder_for(name)}}}"' for name in read)
             names = ", ".join(read)
@@ -212,11 +276,68 @@ class Guard:
         def before_execute(conn: Any, cursor: Any, statement: Any, *args: Any) -> None:
             self.check_url(conn.engine.url)
 
+        def before_connect(dialect: Any, record: Any, cargs: Any, cparams: Any) -> None:
+            self.check_connect_arguments(dialect, cargs, cparams)
+
         event.listen(Engine, "before_cursor_execute", before_execute)
+        event.listen(Engine, "do_connect", before_connect)
         try:
             yield
         finally:
             event.remove(Engine, "before_cursor_execute", before_execute)
+            event.remove(Engine, "do_connect", before_connect)
+
+    def check_connect_arguments(self, dialect: Any, cargs: Any, cparams: Any) -> None:
+        """Before the driver opens a connection: a database that is known not to be the
+        throwaway one is refused without a packet sent (the server is asked later otherwise)."""
+        if dialect.name == "sqlite":
+            self._check_sqlite(URL.create("sqlite", database=str(cargs[0]) if cargs else None))
+            return
+        database = cparams.get("dbname") or cparams.get("database")
+        if self.offline or (database and database not in self.allowed_databases):
+            port = cparams.get("port")
+            self._refuse(
+                URL.create(
+                    f"{dialect.name}+{dialect.driver}",
+                    username=cparams.get("user"),
+                    password=cparams.get("password"),
+                    host=cparams.get("host"),
+                    port=int(port) if port else None,
+                    database=database,
+                )
+            )
+
+
+def variables_holding(url: URL, environ: Mapping[str, str], skip: set[str]) -> dict[str, str]:
+    """Variables whose values are that URL or its parts: where a settings object that env.py
+    imports (pydantic-settings, a dataclass) most likely found it. Name -> placeholder.
+
+    Only trusted when one of them names the database itself; a lone ``5432`` proves nothing.
+    """
+    parts = {
+        "host": url.host,
+        "port": str(url.port) if url.port else None,
+        "user": url.username,
+        "password": url.password,
+        "database": url.database,
+    }
+    found: dict[str, str] = {}
+    for name in sorted(environ):
+        value = environ[name].strip()
+        if name in skip or not value:
+            continue
+        if _URL_VALUE.match(value):
+            try:
+                other = make_url(value)
+            except Exception:
+                continue
+            if (other.host, other.database) == (url.host, url.database):
+                found[name] = "url"
+            continue
+        part = placeholder_for(name)
+        if part != "url" and value == parts.get(part):
+            found[name] = part
+    return found if {"url", "database"} & set(found.values()) else {}
 
 
 def placeholder_for(name: str) -> str:

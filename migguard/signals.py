@@ -8,6 +8,7 @@ asks :func:`reraise_if_received` after every failed step.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from typing import Any
 
@@ -44,7 +45,25 @@ def _interruptible_queries() -> None:
     """Let Ctrl-C cancel a running statement instead of waiting for it to finish."""
     try:
         import psycopg2.extensions
-        import psycopg2.extras
     except ImportError:  # pragma: no cover - psycopg2 is a dependency
         return
-    psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
+    psycopg2.extensions.set_wait_callback(wait_cancelling)
+
+
+def wait_cancelling(conn: Any) -> None:
+    """psycopg2's ``wait_select``, plus: whatever else a signal handler raises while the server
+    works (SIGTERM, the ``--timeout`` alarm) first cancels the statement on the server.
+
+    ``wait_select`` turns Ctrl-C into a server-side cancel and waits for the resulting error;
+    any other exception escapes it, psycopg2 then closes the connection, and without a cancel
+    the backend would go on running the statement (a ``pg_sleep(3600)``, a lock wait) on a
+    server the user owns until the database is dropped.
+    """
+    import psycopg2.extras
+
+    try:
+        psycopg2.extras.wait_select(conn)
+    except BaseException:
+        with contextlib.suppress(Exception):  # the connection is going away: keep the cause
+            conn.cancel()
+        raise

@@ -155,10 +155,18 @@ def check_metadata(ctx: StaticContext) -> list[Finding]:
     metadatas = _metadatas(ctx.metadata)
     if not metadatas:
         return []
-    locator = _ModelLocator(_sources(ctx, *_MODEL_WORDS))
+    locators: list[_ModelLocator] = []
+
+    def locate(
+        table: str, name: str | None, kind: str, columns: tuple[str, ...]
+    ) -> tuple[str | None, int | None]:
+        if not locators:  # parsing the models costs time: only for a finding to place
+            locators.append(_ModelLocator(_sources(ctx, *_MODEL_WORDS)))
+        return locators[0].locate(table, name, kind, columns)
+
     findings: list[Finding] = []
     for metadata in metadatas:
-        findings.extend(metadata_findings(metadata, overrides, locator.locate))
+        findings.extend(metadata_findings(metadata, overrides, locate))
     return findings
 
 
@@ -406,11 +414,18 @@ def written_names(tree: ast.Module) -> list[WrittenName]:
     )
     if upgrade is None:
         return []
-    batches = _batch_tables(upgrade)
-    found: list[WrittenName] = []
+    # One walk (it dominates static mode's time on a long history): the batch tables of every
+    # ``with`` are known before any call is read, as two walks would have it.
+    batches: dict[str, tuple[str | None, str | None]] = {}
+    calls: list[ast.Call] = []
     for node in ast.walk(upgrade):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-            continue
+        if isinstance(node, ast.With | ast.AsyncWith):
+            _batch_tables(node, batches)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            calls.append(node)
+    found: list[WrittenName] = []
+    for node in calls:
+        assert isinstance(node.func, ast.Attribute)
         receiver = node.func.value
         batch = batches.get(receiver.id) if isinstance(receiver, ast.Name) else None
         found.extend(_from_operation(node, node.func.attr, batch))
@@ -418,23 +433,20 @@ def written_names(tree: ast.Module) -> list[WrittenName]:
     return found
 
 
-def _batch_tables(function: ast.AST) -> dict[str, tuple[str | None, str | None]]:
+def _batch_tables(
+    node: ast.With | ast.AsyncWith, result: dict[str, tuple[str | None, str | None]]
+) -> None:
     """``with op.batch_alter_table("t", schema=...) as batch_op`` -> {"batch_op": (t, s)}."""
-    result: dict[str, tuple[str | None, str | None]] = {}
-    for node in ast.walk(function):
-        if not isinstance(node, ast.With | ast.AsyncWith):
-            continue
-        for item in node.items:
-            call = item.context_expr
-            if (
-                isinstance(call, ast.Call)
-                and _callee(call.func) == "batch_alter_table"
-                and isinstance(item.optional_vars, ast.Name)
-            ):
-                table = _string(_arg(call, 0, "table_name"))
-                schema = _string(_arg(call, None, "schema"))
-                result[item.optional_vars.id] = (table, schema)
-    return result
+    for item in node.items:
+        call = item.context_expr
+        if (
+            isinstance(call, ast.Call)
+            and _callee(call.func) == "batch_alter_table"
+            and isinstance(item.optional_vars, ast.Name)
+        ):
+            table = _string(_arg(call, 0, "table_name"))
+            schema = _string(_arg(call, None, "schema"))
+            result[item.optional_vars.id] = (table, schema)
 
 
 def _from_operation(

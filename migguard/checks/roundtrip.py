@@ -84,7 +84,7 @@ def check(result: RunResult, project: Project) -> list[Finding]:
                 path=path,
                 line=line,
                 revision=failure.revision,
-                hint=_hint_for(failure.direction),
+                hint=_timeout_hint(failure.message) or _hint_for(failure.direction),
                 anchor=f"{failure.direction}:{failure.message}",
             )
         )
@@ -108,6 +108,21 @@ def check(result: RunResult, project: Project) -> list[Finding]:
 
 def _function_for(direction: str) -> str:
     return "downgrade" if direction == "downgrade" else "upgrade"
+
+
+def _timeout_hint(message: str) -> str | None:
+    """A step stopped by a time limit needs another fix than one that raised."""
+    if "timed out after" not in message:
+        return None
+    if message.endswith("(--timeout)"):
+        return "the whole run reached --timeout during this step: make it faster or raise --timeout"
+    if message.endswith("(lock_timeout)"):
+        return (
+            "the step waited for a lock another session held (often the revision's own "
+            "migration transaction, seen from a second connection it opened); or raise "
+            "lock_timeout in [tool.migguard]"
+        )
+    return "make the statement faster, or raise statement_timeout in [tool.migguard]"
 
 
 def _hint_for(direction: str) -> str:

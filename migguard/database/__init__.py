@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
-from migguard.database.base import Server, ThrowawayDB, new_database_name, redact
+from migguard.database.base import (
+    Server,
+    ThrowawayDB,
+    alarm_deferred,
+    new_database_name,
+    redact,
+)
 from migguard.errors import MigguardError
 
 __all__ = [
@@ -83,7 +89,8 @@ def provide(
         try:
             yield server
         finally:
-            server.drop_databases()
+            with alarm_deferred():
+                server.drop_databases()
 
 
 def availability(kind: str) -> str | None:

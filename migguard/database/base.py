@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -67,7 +68,17 @@ class Server:
 
         engine = create_engine(self.admin_url, isolation_level="AUTOCOMMIT", poolclass=_null_pool())
         try:
-            with engine.connect() as conn:
+            try:
+                conn = engine.connect()
+            except Exception as exc:  # the server died during the run
+                if self.kind != "url":  # a private server: its databases go with its directory
+                    self.created.clear()
+                    return
+                raise MigguardError(
+                    f"cannot drop {', '.join(self.created)} on {redact(self.admin_url)} "
+                    f"({_first_line(exc)}): drop them by hand"
+                ) from exc
+            with conn:
                 for name in reversed(self.created):
                     conn.execute(
                         text(
@@ -108,6 +119,21 @@ def _null_pool() -> type:
 def _first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextmanager
+def alarm_deferred() -> Iterator[None]:
+    """Cleanup that ``--timeout`` cannot cut short. The alarm raises wherever the run is; if
+    that is half-way through stopping the server or dropping databases, a postmaster or a
+    ``migguard_*`` database on the user's server would stay. Blocked, it arrives just after."""
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - Windows has no SIGALRM
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextmanager

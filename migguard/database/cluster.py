@@ -30,10 +30,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import URL
 
-from migguard.database.base import ADMIN_DRIVER, Server
+from migguard.database.base import ADMIN_DRIVER, Server, alarm_deferred
 from migguard.errors import MigguardError
 
 WORKDIR_PREFIX = "migguard-pg-"
@@ -41,6 +42,9 @@ _OWNER_FILE = "owner.pid"
 _UNPRIVILEGED_USER = "migguard"
 _START_TIMEOUT = 60.0
 _PR_SET_PDEATHSIG = 1
+# How a postmaster says its port was taken (the "could not bind" detail is logged at LOG,
+# below log_min_messages, so only the WARNING and FATAL lines reach the log)
+_PORT_TAKEN = ("could not bind", "already in use", "could not create listen socket")
 
 # Settings for a cluster whose data is worthless after the run: durability off, speed on.
 _SERVER_SETTINGS = {
@@ -100,6 +104,7 @@ def sweep_stale_workdirs(root: Path | None = None) -> list[Path]:
         postmaster = _read_pid(workdir / "data" / "postmaster.pid")
         if postmaster is not None and _pid_alive(postmaster):
             _stop_pid(postmaster)
+        _remove_shared_memory(workdir / "data")
         shutil.rmtree(workdir, ignore_errors=True)
         removed.append(workdir)
     return removed
@@ -121,8 +126,10 @@ def running_cluster(bindir: Path, kind: str) -> Iterator[Server]:
         _start(cluster, run_as)
         yield Server(kind=kind, admin_url=cluster.admin_url(), version=_version(bindir))
     finally:
-        _stop(cluster)
-        shutil.rmtree(workdir, ignore_errors=True)
+        with alarm_deferred():
+            _stop(cluster)
+            _remove_shared_memory(cluster.datadir)
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _initdb(cluster: Cluster, run_as: pwd.struct_passwd | None) -> None:
@@ -175,7 +182,7 @@ def _start(cluster: Cluster, run_as: pwd.struct_passwd | None) -> None:
             return
         last_error = _log_tail(cluster.logfile)
         _stop(cluster)
-        if "could not bind" not in last_error and "already in use" not in last_error:
+        if not any(sign in last_error for sign in _PORT_TAKEN):
             break
     raise MigguardError(f"PostgreSQL did not start ({cluster.bindir}): {last_error}")
 
@@ -189,17 +196,28 @@ def _wait_ready(cluster: Cluster) -> bool:
         if cluster.process.poll() is not None:
             return False
         try:
-            psycopg2.connect(
-                host="127.0.0.1",
-                port=cluster.port,
-                user="postgres",
-                dbname="postgres",
-                connect_timeout=2,
-            ).close()
-            return True
+            if _serves(cluster, psycopg2.connect):
+                return True
         except psycopg2.OperationalError:
-            time.sleep(0.05)
+            pass
+        time.sleep(0.05)
     return False
+
+
+def _serves(cluster: Cluster, connect: Any) -> bool:
+    """Whether the server on the cluster's port is this cluster's. Two runs can draw the same
+    free port; the loser's postmaster exits on "could not bind", but until it does the port
+    answers, with the winner's server behind it."""
+    conn = connect(
+        host="127.0.0.1", port=cluster.port, user="postgres", dbname="postgres", connect_timeout=2
+    )
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SHOW data_directory")
+            row = cursor.fetchone()
+    finally:
+        conn.close()
+    return row is not None and os.path.realpath(row[0]) == os.path.realpath(cluster.datadir)
 
 
 def _stop(cluster: Cluster) -> None:
@@ -226,6 +244,40 @@ def _stop_pid(pid: int) -> None:
             if not _pid_alive(pid):
                 return
             time.sleep(0.1)
+
+
+def _remove_shared_memory(datadir: Path) -> None:
+    """The small System V segment of a postmaster that died without shutting down (SIGKILL, the
+    OOM killer): a clean shutdown removes it and its postmaster.pid, a kill leaves both, and
+    with the data directory about to go nobody else ever would."""
+    pidfile = datadir / "postmaster.pid"
+    postmaster = _read_pid(pidfile)
+    if postmaster is None or _pid_alive(postmaster) or not sys.platform.startswith("linux"):
+        return
+    try:
+        key, shmid = pidfile.read_text().splitlines()[6].split()[:2]  # line 7: "key shmid"
+    except (OSError, ValueError, IndexError):
+        return
+    if _unattached_segments().get(shmid) != key:  # gone, in use, or the id now someone else's
+        return
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.shmctl(int(shmid), 0, None)  # 0 is IPC_RMID
+
+
+def _unattached_segments() -> dict[str, str]:
+    """shmid -> key of the System V segments no process is attached to."""
+    segments: dict[str, str] = {}
+    try:
+        with open("/proc/sysvipc/shm") as table:
+            header = table.readline().split()
+            for row in table:
+                fields = dict(zip(header, row.split(), strict=False))
+                if fields.get("nattch") == "0":
+                    segments[fields["shmid"]] = fields["key"]
+    except (OSError, KeyError):
+        pass
+    return segments
 
 
 def _die_with_parent() -> None:

@@ -12,6 +12,7 @@ the tables a set of models maps. Modules:
 - ``compare``: one comparison function per object kind, and :func:`diff`
 - ``subset``: :func:`restrict` and the table/schema filters
 - ``capture``: :func:`snapshot`, which picks the reader
+- ``tracking``: :class:`Tracker`, snapshots that re-read only what DDL touched (the runner's)
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from migguard.schema.model import (
     View,
 )
 from migguard.schema.subset import restrict
+from migguard.schema.tracking import Tracker
 
 __all__ = [
     "Column",
@@ -44,6 +46,7 @@ __all__ = [
     "Sequence",
     "Snapshot",
     "Table",
+    "Tracker",
     "Trigger",
     "UserType",
     "View",

@@ -49,59 +49,67 @@ from migguard.schema.model import (
 _NOT_EXTENSION_MEMBER = """NOT EXISTS (SELECT 1 FROM ext
          WHERE ext.classid = '{catalog}'::regclass AND ext.objid = {oid})"""
 
-SNAPSHOT_SQL = f"""
-WITH ns AS (
+# Common table expressions every snapshot query starts with: user schemas, extension members
+# (found through pg_depend's index on the referenced extension rather than a scan), and the
+# user's relations.
+_CTES = f"""ns AS (
     SELECT oid, nspname FROM pg_catalog.pg_namespace
     WHERE nspname NOT IN ('pg_catalog', 'information_schema')
       AND nspname !~ '^pg_(toast|temp_)'
 ), ext AS MATERIALIZED (
-    SELECT classid, objid FROM pg_catalog.pg_depend WHERE deptype = 'e'
+    SELECT classid, objid FROM pg_catalog.pg_depend
+    WHERE refclassid = 'pg_catalog.pg_extension'::regclass AND deptype = 'e'
 ), rel AS MATERIALIZED (
     SELECT c.oid, c.relname, c.relkind, n.nspname
     FROM pg_catalog.pg_class c JOIN ns n ON n.oid = c.relnamespace
     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S')
       AND {_NOT_EXTENSION_MEMBER.format(catalog="pg_catalog.pg_class", oid="c.oid")}
-)
-SELECT json_build_object(
-  'tables', (
-    SELECT json_agg(json_build_array(r.nspname, r.relname, r.relkind))
-    FROM rel r WHERE r.relkind IN ('r', 'p')),
-  'columns', (
+)"""
+
+# One json_agg sub-select per object kind, in document order. ``{rel}`` is the relation set
+# read (all of ``rel``, or a subset), ``{types}``/``{procs}`` the pg_type/pg_proc rows read,
+# and ``{kr}``/``{kt}``/``{kp}`` put the owning relation, type or function oid in front of each
+# row when a caller keeps rows per object (:mod:`migguard.schema.tracking`).
+KIND_QUERIES: dict[str, str] = {
+    "tables": """
+    SELECT json_agg(json_build_array({kr}r.nspname, r.relname, r.relkind))
+    FROM {rel} r WHERE r.relkind IN ('r', 'p')""",
+    "columns": """
     SELECT json_agg(json_build_array(
-        r.nspname, r.relname, a.attname,
+        {kr}r.nspname, r.relname, a.attname,
         pg_catalog.format_type(a.atttypid, a.atttypmod),
         a.attnotnull,
         pg_catalog.pg_get_expr(d.adbin, d.adrelid),
         a.attidentity,
         a.attgenerated,
         CASE WHEN a.attcollation <> t.typcollation THEN co.collname END))
-    FROM rel r
+    FROM {rel} r
     JOIN pg_catalog.pg_attribute a
       ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
     JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
     LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
     LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
-    WHERE r.relkind IN ('r', 'p')),
-  'constraints', (
+    WHERE r.relkind IN ('r', 'p')""",
+    "constraints": """
     SELECT json_agg(json_build_array(
-        r.nspname, r.relname, c.conname, c.contype,
+        {kr}r.nspname, r.relname, c.conname, c.contype,
         pg_catalog.pg_get_constraintdef(c.oid)))
-    FROM pg_catalog.pg_constraint c JOIN rel r ON r.oid = c.conrelid
-    WHERE c.contype IN ('p', 'f', 'u', 'c', 'x') AND r.relkind IN ('r', 'p')),
-  'indexes', (
+    FROM pg_catalog.pg_constraint c JOIN {rel} r ON r.oid = c.conrelid
+    WHERE c.contype IN ('p', 'f', 'u', 'c', 'x') AND r.relkind IN ('r', 'p')""",
+    "indexes": """
     SELECT json_agg(json_build_array(
-        r.nspname, r.relname, ic.relname, i.indisunique,
+        {kr}r.nspname, r.relname, ic.relname, i.indisunique,
         pg_catalog.pg_get_indexdef(i.indexrelid)))
     FROM pg_catalog.pg_index i
-    JOIN rel r ON r.oid = i.indrelid
+    JOIN {rel} r ON r.oid = i.indrelid
     JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
     WHERE NOT EXISTS (
         SELECT 1 FROM pg_catalog.pg_constraint c
         WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid
-          AND c.contype IN ('p', 'u', 'x'))),
-  'types', (
+          AND c.contype IN ('p', 'u', 'x'))""",
+    "types": """
     SELECT json_agg(json_build_array(
-        n.nspname, t.typname, t.typtype,
+        {kt}n.nspname, t.typname, t.typtype,
         CASE t.typtype
           WHEN 'e' THEN (
             SELECT json_agg(e.enumlabel ORDER BY e.enumsortorder)
@@ -125,17 +133,17 @@ SELECT json_build_object(
             SELECT 'RANGE (SUBTYPE = ' || pg_catalog.format_type(g.rngsubtype, NULL) || ')'
             FROM pg_catalog.pg_range g WHERE g.rngtypid = t.oid))
         END))
-    FROM pg_catalog.pg_type t JOIN ns n ON n.oid = t.typnamespace
+    FROM {types} JOIN ns n ON n.oid = t.typnamespace
     WHERE (t.typtype IN ('e', 'd', 'r')
            OR (t.typtype = 'c' AND EXISTS (
                 SELECT 1 FROM pg_catalog.pg_class k
                 WHERE k.oid = t.typrelid AND k.relkind = 'c')))
-      AND {_NOT_EXTENSION_MEMBER.format(catalog="pg_catalog.pg_type", oid="t.oid")}),
-  'sequences', (
+      AND {not_ext_type}""",
+    "sequences": """
     SELECT json_agg(json_build_array(
-        r.nspname, r.relname, pg_catalog.format_type(s.seqtypid, NULL),
+        {kr}r.nspname, r.relname, pg_catalog.format_type(s.seqtypid, NULL),
         s.seqincrement::text, tn.nspname, tc.relname, ta.attname))
-    FROM rel r
+    FROM {rel} r
     JOIN pg_catalog.pg_sequence s ON s.seqrelid = r.oid
     LEFT JOIN pg_catalog.pg_depend d
       ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = r.oid
@@ -145,32 +153,60 @@ SELECT json_build_object(
     LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = tc.relnamespace
     LEFT JOIN pg_catalog.pg_attribute ta
       ON ta.attrelid = d.refobjid AND ta.attnum = d.refobjsubid
-    WHERE r.relkind = 'S'),
-  'views', (
+    WHERE r.relkind = 'S'""",
+    "views": """
     SELECT json_agg(json_build_array(
-        r.nspname, r.relname, r.relkind, pg_catalog.pg_get_viewdef(r.oid)))
-    FROM rel r WHERE r.relkind IN ('v', 'm')),
-  'extensions', (
+        {kr}r.nspname, r.relname, r.relkind, pg_catalog.pg_get_viewdef(r.oid)))
+    FROM {rel} r WHERE r.relkind IN ('v', 'm')""",
+    "extensions": """
     SELECT json_agg(x.extname) FROM pg_catalog.pg_extension x
-    JOIN ns n ON n.oid = x.extnamespace),
-  'functions', (
+    JOIN ns n ON n.oid = x.extnamespace""",
+    "functions": """
     SELECT json_agg(json_build_array(
-        n.nspname, p.proname,
+        {kp}n.nspname, p.proname,
         pg_catalog.pg_get_function_identity_arguments(p.oid),
         coalesce(pg_catalog.pg_get_function_result(p.oid), ''),
         l.lanname,
         left(encode(sha256(convert_to(
             CASE WHEN p.prokind IN ('f', 'p') THEN pg_catalog.pg_get_functiondef(p.oid)
                  ELSE coalesce(p.prosrc, '') END, 'UTF8')), 'hex'), 16)))
-    FROM pg_catalog.pg_proc p
+    FROM {procs}
     JOIN ns n ON n.oid = p.pronamespace
     JOIN pg_catalog.pg_language l ON l.oid = p.prolang
-    WHERE {_NOT_EXTENSION_MEMBER.format(catalog="pg_catalog.pg_proc", oid="p.oid")}),
-  'triggers', (
+    WHERE {not_ext_proc}""",
+    "triggers": """
     SELECT json_agg(json_build_array(
-        r.nspname, r.relname, g.tgname, pg_catalog.pg_get_triggerdef(g.oid)))
-    FROM pg_catalog.pg_trigger g JOIN rel r ON r.oid = g.tgrelid
-    WHERE NOT g.tgisinternal)
+        {kr}r.nspname, r.relname, g.tgname, pg_catalog.pg_get_triggerdef(g.oid)))
+    FROM pg_catalog.pg_trigger g JOIN {rel} r ON r.oid = g.tgrelid
+    WHERE NOT g.tgisinternal""",
+}
+
+
+def kinds_sql(
+    *,
+    keyed: bool = False,
+    rel: str = "rel",
+    types: str = "pg_catalog.pg_type t",
+    procs: str = "pg_catalog.pg_proc p",
+) -> dict[str, str]:
+    """Each kind's sub-select, for the ``json_build_object`` of a snapshot query."""
+    values = {
+        "rel": rel,
+        "types": types,
+        "procs": procs,
+        "kr": "r.oid, " if keyed else "",
+        "kt": "t.oid, " if keyed else "",
+        "kp": "p.oid, " if keyed else "",
+        "not_ext_type": _NOT_EXTENSION_MEMBER.format(catalog="pg_catalog.pg_type", oid="t.oid"),
+        "not_ext_proc": _NOT_EXTENSION_MEMBER.format(catalog="pg_catalog.pg_proc", oid="p.oid"),
+    }
+    return {kind: query.format(**values) for kind, query in KIND_QUERIES.items()}
+
+
+SNAPSHOT_SQL = f"""
+WITH {_CTES}
+SELECT json_build_object(
+{", ".join(f"'{kind}', ({query})" for kind, query in kinds_sql().items())}
 )::text
 """
 
