@@ -224,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-embedded", action="store_true", help="skip the run with the embedded provider"
     )
+    parser.add_argument("--samples", action="store_true", help="also print every run's time")
     parser.add_argument(
         "--provider",
         default="auto",
@@ -261,6 +262,11 @@ def main(argv: list[str] | None = None) -> int:
     line = scaling(rows)
     if line:
         print(line)
+    if args.samples:
+        for row in rows:
+            for variant, samples in row.samples.items():
+                times = ", ".join(f"{sample.seconds:.2f}" for sample in samples)
+                print(f"N={row.revisions} {variant}: {times}")
     print(f"load average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
     return 0
 

@@ -157,11 +157,16 @@ def _database_findings(
         wants_sqlite=driver == "sqlite",
     ) as server:
         report.database = f"{server.kind} {server.version}".strip()
-        plan = RunPlan(
-            since=new, metadata_override=_metadata_override(settings), on_revision=on_revision
-        )
-        with _created_meanwhile(server) as models_database:
-            result = _run_on(server, project, settings, driver, dotenv_values, plan)
+        with _ModelsDatabase(server) as models_database:
+            plan = RunPlan(
+                since=new,
+                metadata_override=_metadata_override(settings),
+                on_revision=on_revision,
+                on_metadata=models_database.fill,
+            )
+            result = _run_on(
+                server, project, settings, driver, dotenv_values, plan, models_database
+            )
         report.checked = len(result.checked)
         report.skipped = len(result.revisions) - len(result.checked)
         findings = roundtrip.check(result, project)
@@ -186,6 +191,7 @@ def _run_on(
     driver: str,
     dotenv_values: dict[str, str],
     plan: Any,
+    models_database: _ModelsDatabase | None = None,
 ) -> RunResult:
     import os
 
@@ -198,6 +204,8 @@ def _run_on(
     _set_timeouts(server, url, settings)
     guard = safety.Guard(env_py=project.env_py)
     guard.allow(url)
+    if models_database is not None:
+        models_database.allow_in(guard)
     render_driver = "sqlite" if server.is_sqlite else driver
     target = url.set(drivername=render_driver)
     values = safety.redirect_values(
@@ -244,53 +252,120 @@ def _set_timeouts(server: Server, url: Any, settings: Settings) -> None:
         engine.dispose()
 
 
-@contextmanager
-def _created_meanwhile(server: Server) -> Iterator[Callable[[], Any]]:
-    """The models' database, created in a thread while the history runs (a CREATE DATABASE
-    takes a quarter of a second); the block waits for it, so cleanup always sees it."""
-    if server.is_sqlite:
-        yield server.create_database
-        return
-    from concurrent.futures import ThreadPoolExecutor
+class _ModelsDatabase:
+    """The second database, where ``create_all`` builds the models for schema-mismatch.
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        yield pool.submit(server.create_database).result
+    Created alongside the migrations' database (a CREATE DATABASE takes a quarter of a
+    second), and filled in a thread while the history runs, as soon as the runner knows the
+    target metadata: that work then costs no wall time of its own. Only when the schema at
+    head has extensions (which ``create_all`` may need first) is it redone at the end, on a
+    fresh database, as before. Leaving the block waits for the thread, so cleanup sees every
+    database it made.
+    """
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self._pool: Any = None
+        self._database: Any = None  # Future of the URL
+        self._filled: Any = None  # Future of the models' Snapshot
+        self._metadata: Any = None
+
+    def __enter__(self) -> _ModelsDatabase:
+        if not self.server.is_sqlite:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=1)
+            self._database = self._pool.submit(self.server.create_database)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def url(self) -> Any:
+        return self._database.result()
+
+    def _ready(self) -> bool:
+        """Created without error (waits for it); a failure is raised later, where it was."""
+        return self._database is not None and self._database.exception() is None
+
+    def allow_in(self, guard: Any) -> None:
+        """The thread fills it while env.py runs, when the guard refuses other databases."""
+        if self._ready():
+            guard.allow(self.url())
+
+    def fill(self, metadata: Any) -> None:
+        """The runner's ``on_metadata``: build the models now, assuming no extensions."""
+        if self._pool is not None and metadata is not None and self._ready():
+            self._metadata = metadata
+            self._filled = self._pool.submit(
+                _models_snapshot, self.url(), _as_list(metadata), (), False
+            )
+
+    def snapshot(self, result: RunResult) -> Any:
+        """The models' snapshot for ``result`` (raises what create_all raised)."""
+        assert result.head_snapshot is not None
+        extensions = result.head_snapshot.extensions
+        filled = self._filled is not None
+        if filled and self._metadata is result.target_metadata and not extensions:
+            return self._filled.result()
+        # used already, or never made (SQLite): build in a fresh one
+        fresh = filled or self._database is None
+        url = self.server.create_database() if fresh else self.url()
+        metadatas = _as_list(result.target_metadata)
+        return _models_snapshot(url, metadatas, extensions, self.server.is_sqlite)
 
 
-def _models_differences(
-    server: Server, result: RunResult, database: Callable[[], Any] | None = None
-) -> list[Any]:
-    """create_all in a second fresh database; compare with the head snapshot."""
+def _models_snapshot(
+    url: Any, metadatas: list[Any], extensions: tuple[str, ...], is_sqlite: bool
+) -> Any:
+    """``create_all`` on an empty database (after the extensions and schemas it needs)."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.pool import NullPool
 
     from migguard import schema
 
-    if result.head_snapshot is None:
-        return []
-    metadatas = _as_list(result.target_metadata)
-    url = (database or server.create_database)()
     engine = create_engine(url, poolclass=NullPool)
     try:
         with engine.begin() as conn:
-            if not server.is_sqlite:
-                for extension in result.head_snapshot.extensions:
+            if not is_sqlite:
+                # the history may be running meanwhile: its snapshots must not take this
+                # transaction, in another database, for a change to theirs
+                xid = conn.execute(text("SELECT txid_current()")).scalar_one()
+                schema.tracking.transaction_elsewhere(xid)
+                for extension in extensions:
                     conn.execute(text(f'CREATE EXTENSION IF NOT EXISTS "{extension}"'))
                 for schema_name in {t.schema for m in metadatas for t in m.tables.values()}:
                     if schema_name:
                         conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema_name}"'))
             # One metadata on an empty database: nothing to look up first (a query per table
             # and type); extensions' tables or a second metadata could collide, so check then.
-            empty = len(metadatas) == 1 and not result.head_snapshot.extensions
+            empty = len(metadatas) == 1 and not extensions
             for metadata in metadatas:
                 metadata.create_all(conn, checkfirst=not empty)
         with engine.connect() as conn:
-            models = schema.snapshot(conn)
+            return schema.snapshot(conn)
+    finally:
+        engine.dispose()
+
+
+def _models_differences(
+    server: Server, result: RunResult, models_database: _ModelsDatabase | None = None
+) -> list[Any]:
+    """create_all in a second fresh database; compare with the head snapshot."""
+    from migguard import schema
+
+    if result.head_snapshot is None:
+        return []
+    metadatas = _as_list(result.target_metadata)
+    models_database = models_database or _ModelsDatabase(server)
+    try:
+        models = models_database.snapshot(result)
+    except MigguardError:
+        raise  # no database to build in: the run cannot go on, as before
     except Exception as exc:
         result.notes.append(f"metadata.create_all failed, schema-mismatch skipped: {exc}")
         return []
-    finally:
-        engine.dispose()
     tables = {(t.schema, t.name) for m in metadatas for t in m.tables.values()}
     include = result.context_opts.get("include_object")
     if include is not None:

@@ -15,6 +15,7 @@ through the MigrationContext's own transaction slot so revisions that use
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -82,6 +83,9 @@ class RunPlan:
     metadata_override: Any = None
     # Called with (number, total, revision id) as each revision is reached, for progress.
     on_revision: Callable[[int, int, str], None] | None = None
+    # Called with the target metadata before the first step (the engine builds the models'
+    # database meanwhile).
+    on_metadata: Callable[[Any], None] | None = None
 
 
 class _Abort(Exception):
@@ -270,6 +274,8 @@ def _drive(
         if plan.metadata_override is not None
         else context.opts.get("target_metadata")
     )
+    if plan.on_metadata is not None and result.target_metadata is not None:
+        plan.on_metadata(result.target_metadata)
     snap = _snapshotter(context, frozenset({context.version_table}), schema)
     before: Snapshot | None = None
     for number, sc in enumerate(ordered, start=1):
@@ -585,6 +591,7 @@ def _recording_ops(result: RunResult, ordered: list[Script]) -> Iterator[None]:
     from alembic.operations.base import AbstractOperations
 
     _Recorder.paths = {os.path.realpath(sc.path) for sc in ordered}
+    _realpath.cache_clear()  # files may have moved since a previous run in this process
     original = AbstractOperations.invoke
 
     def invoke(self: Any, operation: Any) -> Any:
@@ -603,10 +610,16 @@ def _recording_ops(result: RunResult, ordered: list[Script]) -> Iterator[None]:
 def _caller_line() -> int | None:
     frame = sys._getframe(2)
     while frame is not None:
-        if os.path.realpath(frame.f_code.co_filename) in _Recorder.paths:
+        if _realpath(frame.f_code.co_filename) in _Recorder.paths:
             return frame.f_lineno
         frame = frame.f_back  # type: ignore[assignment]
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _realpath(filename: str) -> str:
+    """Every operation walks its caller frames: resolve each code file once, not each time."""
+    return os.path.realpath(filename)
 
 
 @contextmanager

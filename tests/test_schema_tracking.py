@@ -123,7 +123,11 @@ def test_plain_history_is_read_in_full_only_once(engine: Engine) -> None:
             _same(tracker, conn, f"t{n}.w")  # inside the transaction
             conn.commit()
         executions = _executions(conn)
-    assert executions == {"migguard_snapshot_full": 1, "migguard_snapshot_delta": 23}
+    assert executions == {
+        "migguard_snapshot_full": 1,
+        "migguard_snapshot_delta": 23,
+        "migguard_snapshot_closure": 0,  # nothing renamed: no one else's definition changed
+    }
 
 
 def test_rollback_past_a_snapshot_is_seen(engine: Engine) -> None:
@@ -251,7 +255,11 @@ def test_without_superuser_every_snapshot_is_full_and_correct(pg_server) -> None
             conn.exec_driver_sql(f"DROP ROLE {role}")
         admin.dispose()
     # no event trigger without superuser: every delta defers to a full read
-    assert executions == {"migguard_snapshot_full": 3, "migguard_snapshot_delta": 2}
+    assert executions == {
+        "migguard_snapshot_full": 3,
+        "migguard_snapshot_delta": 2,
+        "migguard_snapshot_closure": 0,
+    }
 
 
 def test_tracking_leaves_nothing_behind(engine: Engine) -> None:
@@ -285,3 +293,23 @@ def test_snapshot_between_steps_leaves_the_connection_out_of_any_transaction(
         assert conn.in_transaction()
         conn.rollback()
         _same(tracker, conn, "rolled back")
+
+
+def test_renaming_a_referenced_table_rereads_what_names_it(engine: Engine) -> None:
+    tracker = Tracker()
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE authors (id serial PRIMARY KEY)")
+        conn.exec_driver_sql("CREATE TABLE books (id int PRIMARY KEY, author_id int)")
+        conn.exec_driver_sql(
+            "ALTER TABLE books ADD CONSTRAINT fk_books_author "
+            "FOREIGN KEY (author_id) REFERENCES authors (id)"
+        )
+        conn.commit()
+        tracker.snapshot(conn)
+        conn.exec_driver_sql("ALTER TABLE authors RENAME TO writers")  # logs writers only
+        snap = tracker.snapshot(conn)
+        assert snap == schema.snapshot(conn)
+        fk = next(c for c in snap.constraints if c.name == "fk_books_author")
+        assert "REFERENCES writers(id)" in fk.definition
+        assert [s.owned_by for s in snap.sequences] == [(None, "writers", "id")]
+        assert _executions(conn)["migguard_snapshot_closure"] == 1

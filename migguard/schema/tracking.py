@@ -4,11 +4,13 @@ The runner snapshots the database three times per revision. A full catalog read 
 proportion to the schema, so on a long history most of a run went into deparsing, again and
 again, tables that no revision had touched since the last snapshot (and the whole run grew with
 the square of the history). A :class:`Tracker` reads everything once, then keeps the records
-per object and re-reads only the objects that DDL has touched since its previous snapshot, plus
-the objects that depend on them (a renamed table changes the text of the foreign keys that
-point at it). The result is the same :class:`Snapshot` that :func:`migguard.schema.snapshot`
-returns, record for record; ``tests/test_schema_tracking.py`` checks that on every kind of
-DDL, rollback and rename.
+per object and re-reads only the objects that DDL has touched since its previous snapshot (and
+the partitions and children of touched tables). When one of them was renamed, or may have been
+(a column gone that was not dropped, a view, type or function changed), a second statement
+re-reads whatever names it: the foreign keys pointing at a renamed table, the sequences it
+owns, the views over it, the triggers calling a renamed function. The result is the same
+:class:`Snapshot` that :func:`migguard.schema.snapshot` returns, record for record;
+``tests/test_schema_tracking.py`` checks that on every kind of DDL, rollback and rename.
 
 How it knows what DDL touched: on its first snapshot the tracker installs, in its own session
 only, an event trigger (``ddl_command_end`` and ``sql_drop``, ``ENABLE ALWAYS`` so even
@@ -18,8 +20,8 @@ session-level setting ``migguard.ddl_log``. Settings are transactional, like the
 a step rolls back, the entries and the DDL they describe disappear together. Each snapshot
 checks that the log still starts with the epoch the previous snapshot wrote (a rollback or a
 ``RESET`` would have changed it) and starts a new epoch, in one prepared statement and one
-round trip. Whenever it cannot vouch for the log it reads everything again (a second prepared
-statement; three times in a 300-revision benchmark run):
+round trip. Whenever it cannot vouch for the log it reads everything again (another prepared
+statement; four times in the 300-revision benchmark run, 898 snapshots being deltas):
 
 - the log lost its epoch (rolled back past a snapshot), or the triggers are gone;
 - search_path or a setting that changes how values are printed differs, or more than one user
@@ -29,7 +31,8 @@ statement; three times in a 300-revision benchmark run):
 - a transaction id was handed out since the previous snapshot that no logged DDL accounts
   for: another session's transaction (only this session's DDL is logged), or one of ours
   that wrote without DDL; likewise when other transactions were running during the previous
-  snapshot, since they may have committed DDL since.
+  snapshot, since they may have committed DDL since. Transactions this process runs in
+  another database (:func:`transaction_elsewhere`) do not count.
 
 Only with psycopg2 (migguard's own driver, whose simple-query protocol lets the first call
 install, prepare and run in one round trip) and as a superuser (event triggers need one);
@@ -56,6 +59,7 @@ from migguard.schema.model import Snapshot, normalise_schema, qualify
 
 _DELTA = "migguard_snapshot_delta"
 _FULL = "migguard_snapshot_full"
+_CLOSURE = "migguard_snapshot_closure"
 _SETTING = "migguard.ddl_log"
 
 # How deparsed text can read differently without any DDL: the search path and value output.
@@ -188,17 +192,27 @@ def _owners(source: str) -> str:
 # Transaction ids: the snapshot's xmax is one past the last *completed* one, so ours (if
 # assigned) and any between xmax and ours belong to transactions still running; the next
 # snapshot must account for every id from ``next_xid`` on.
-_LOG = f"""xid AS MATERIALIZED (
-    SELECT txid_snapshot_xmax(s) AS xmax, txid_current_if_assigned() AS ours,
-           (SELECT count(*) FROM txid_snapshot_xip(s) x
-            WHERE x IS DISTINCT FROM txid_current_if_assigned()) AS running
+def _log(elsewhere: str) -> str:
+    """Common table expressions ``xid`` and ``log``. Transaction ids: the snapshot's xmax is
+    one past the last *completed* one, so ours (if assigned) and any between xmax and ours
+    belong to transactions still running; the next snapshot must account for every id from
+    ``next_xid`` on. ``elsewhere`` (a bigint[] parameter) lists transactions known to run in
+    another database, which cannot change this one's catalog."""
+    return f"""xid AS MATERIALIZED (
+    SELECT s AS snap, txid_snapshot_xmax(s) AS xmax, txid_current_if_assigned() AS ours
     FROM txid_current_snapshot() s
 ), log AS MATERIALIZED (
     SELECT current_setting('{_SETTING}', true) AS v, {_ENV} AS env,
            greatest(x.xmax, x.ours + 1) AS next_xid,
-           x.running + greatest(coalesce(x.ours, 0) - x.xmax, 0) AS others_running
+           (SELECT count(*) FROM (
+                SELECT r FROM txid_snapshot_xip(x.snap) r
+                UNION
+                SELECT r FROM generate_series(
+                    x.xmax, least(coalesce(x.ours, 0) - 1, x.xmax + 10000)) r) running
+            WHERE r IS DISTINCT FROM x.ours AND r <> ALL ({elsewhere})) AS others_running
     FROM xid x
 )"""
+
 
 _HEADER = """'env', (SELECT env FROM log),
 'next_xid', (SELECT next_xid FROM log),
@@ -206,12 +220,13 @@ _HEADER = """'env', (SELECT env FROM log),
 
 
 def _full_sql() -> str:
-    """The full statement: everything, each row keyed by its object; $1 the epoch to start."""
+    """The full statement: everything, each row keyed by its object; $1 the epoch to start,
+    $2 the transactions running elsewhere."""
     kinds = ",\n".join(
         f"'{kind}', ({query})" for kind, query in postgres.kinds_sql(keyed=True).items()
     )
     return f"""
-WITH {postgres._CTES}, {_LOG}
+WITH {postgres._CTES}, {_log("$2")}
 SELECT json_build_object(
 'everything', true,
 {_HEADER},
@@ -222,13 +237,9 @@ FROM log
 """
 
 
-def _delta_sql() -> str:
-    """The delta statement: what DDL touched since the previous snapshot. $1 the epoch the
-    log must start with, $2 the settings of the previous snapshot, $3 the epoch to start, $4 the
-    next transaction id at the previous snapshot. When the log cannot be trusted the document
-    says ``everything`` and the caller runs the full statement instead."""
-    not_member = postgres._NOT_EXTENSION_MEMBER.format(catalog="pg_catalog.pg_class", oid="c.oid")
-    some = postgres.kinds_sql(
+def _some_kinds() -> dict[str, str]:
+    """Each kind's sub-select restricted to the objects in ``changed`` (through ``crel``)."""
+    return postgres.kinds_sql(
         keyed=True,
         rel="crel",
         types="(SELECT t.* FROM changed k JOIN pg_catalog.pg_type t ON t.oid = k.key"
@@ -236,12 +247,62 @@ def _delta_sql() -> str:
         procs="(SELECT p.* FROM changed k JOIN pg_catalog.pg_proc p ON p.oid = k.key"
         " WHERE k.kind = 'f') p",
     )
+
+
+def _crel() -> str:
+    not_member = postgres._NOT_EXTENSION_MEMBER.format(catalog="pg_catalog.pg_class", oid="c.oid")
+    return f"""crel AS MATERIALIZED (
+    SELECT c.oid, c.relname, c.relkind, n.nspname
+    FROM changed k
+    JOIN pg_catalog.pg_class c ON c.oid = k.key
+    JOIN ns n ON n.oid = c.relnamespace
+    WHERE k.kind = 'r' AND c.relkind IN ('r', 'p', 'v', 'm', 'S') AND {not_member}
+)"""
+
+
+def _closure_sql() -> str:
+    """The closure statement: the objects whose definitions name the given relations ($1),
+    types ($2) or functions ($3) (foreign keys, views, owned sequences, defaults, triggers),
+    re-read after one of those was renamed."""
+    kinds = ",\n".join(f"'{kind}', ({query})" for kind, query in _some_kinds().items())
+    return f"""
+WITH {postgres._CTES}, refs AS MATERIALIZED (
+    SELECT 'pg_catalog.pg_class'::regclass::oid AS refclassid, k AS refobjid
+    FROM unnest($1::oid[]) k
+    UNION ALL
+    SELECT 'pg_catalog.pg_type'::regclass::oid, c.reltype
+    FROM unnest($1::oid[]) k JOIN pg_catalog.pg_class c ON c.oid = k WHERE c.reltype <> 0
+    UNION ALL
+    SELECT 'pg_catalog.pg_type'::regclass::oid, k FROM unnest($2::oid[]) k
+    UNION ALL
+    SELECT 'pg_catalog.pg_proc'::regclass::oid, k FROM unnest($3::oid[]) k
+), dependents AS MATERIALIZED (
+    -- OFFSET 0 keeps the generic plan on pg_depend's index instead of a scan of all of it
+    SELECT d.classid, d.objid FROM refs f, LATERAL (
+        SELECT d.classid, d.objid FROM pg_catalog.pg_depend d
+        WHERE d.refclassid = f.refclassid AND d.refobjid = f.refobjid OFFSET 0) d
+), changed AS MATERIALIZED (
+    SELECT DISTINCT kind, key FROM ({_owners("dependents")}) o WHERE key IS NOT NULL AND key <> 0
+), {_crel()}
+SELECT json_build_object(
+'changed', (SELECT json_agg(json_build_array(kind, key)) FROM changed),
+{kinds}
+)::text
+"""
+
+
+def _delta_sql() -> str:
+    """The delta statement: what DDL touched since the previous snapshot. $1 the epoch the
+    log must start with, $2 the settings of the previous snapshot, $3 the epoch to start, $4 the
+    next transaction id at the previous snapshot, $5 the transactions running elsewhere. When
+    the log cannot be trusted the document
+    says ``everything`` and the caller runs the full statement instead."""
     kinds = ",\n".join(
         f"'{kind}', CASE WHEN NOT decided.everything THEN ({query}) END"
-        for kind, query in some.items()
+        for kind, query in _some_kinds().items()
     )
     return f"""
-WITH {postgres._CTES}, {_LOG}, flags AS MATERIALIZED (
+WITH {postgres._CTES}, {_log("$5")}, flags AS MATERIALIZED (
     SELECT coalesce(left(l.v, length($1)) = $1, false)
        AND l.env = $2
        AND cardinality(pg_catalog.current_schemas(false)) <= 1
@@ -265,18 +326,19 @@ WITH {postgres._CTES}, {_LOG}, flags AS MATERIALIZED (
         -- a transaction since the last snapshot that logged no DDL here: another session's
         -- (its DDL is not in this log), or one of ours that wrote without DDL
         SELECT 1 FROM log l, generate_series($4, l.next_xid - 1) x
-        WHERE x IS DISTINCT FROM txid_current_if_assigned()
+        WHERE x IS DISTINCT FROM txid_current_if_assigned() AND x <> ALL ($5)
           AND x NOT IN (SELECT e.xid FROM entries e)
     ) OR EXISTS (
         SELECT 1 FROM entries e
         WHERE (e.what = 'c' AND e.classid NOT IN ({_classes(_TRACKED_CLASSES)},
                                                    {_classes(_IGNORED_CLASSES)}))
-           OR (e.what = 'c' AND e.classid = 'pg_catalog.pg_class'::regclass AND EXISTS (
-                SELECT 1 FROM pg_catalog.pg_class c
-                WHERE c.oid = e.objid AND c.relnamespace = pg_catalog.pg_my_temp_schema()))
-           OR (e.what = 'c' AND e.classid = 'pg_catalog.pg_type'::regclass AND EXISTS (
-                SELECT 1 FROM pg_catalog.pg_type t
-                WHERE t.oid = e.objid AND t.typnamespace = pg_catalog.pg_my_temp_schema()))
+           OR (e.what = 'c' AND pg_catalog.pg_my_temp_schema() IN (
+                SELECT c.relnamespace FROM pg_catalog.pg_class c
+                WHERE e.classid = 'pg_catalog.pg_class'::regclass AND c.oid = e.objid
+                UNION ALL
+                SELECT t.typnamespace FROM pg_catalog.pg_type t
+                WHERE e.classid = 'pg_catalog.pg_type'::regclass AND t.oid = e.objid
+                OFFSET 0))
            OR (e.what = 'd' AND e.object_type NOT IN (
                 {_strings(_RELATION_DROPS + _FUNCTION_DROPS + _INDEX_DROPS)},
                 {_strings(_SUBOBJECT_DROPS + _IGNORED_DROPS)})
@@ -297,32 +359,15 @@ WITH {postgres._CTES}, {_LOG}, flags AS MATERIALIZED (
         FROM entries e
         WHERE e.what = 'd' AND e.object_type IN ({_strings(_SUBOBJECT_DROPS)})
     ) o WHERE key IS NOT NULL AND key <> 0
-), refs AS MATERIALIZED (
-    SELECT CASE kind WHEN 'r' THEN 'pg_catalog.pg_class'::regclass
-                     WHEN 't' THEN 'pg_catalog.pg_type'::regclass
-                     ELSE 'pg_catalog.pg_proc'::regclass END::oid AS refclassid,
-           key AS refobjid
-    FROM changed0
-    UNION ALL
-    SELECT 'pg_catalog.pg_type'::regclass::oid, c.reltype
-    FROM changed0 k JOIN pg_catalog.pg_class c ON c.oid = k.key
-    WHERE k.kind = 'r' AND c.reltype <> 0
-), dependents AS MATERIALIZED (
-    -- OFFSET 0 keeps the generic plan on pg_depend's index instead of a scan of all of it
-    SELECT d.classid, d.objid FROM refs f, LATERAL (
-        SELECT d.classid, d.objid FROM pg_catalog.pg_depend d
-        WHERE d.refclassid = f.refclassid AND d.refobjid = f.refobjid OFFSET 0) d
 ), changed AS MATERIALIZED (
-    SELECT kind, key FROM changed0
-    UNION
-    SELECT kind, key FROM ({_owners("dependents")}) o WHERE key IS NOT NULL AND key <> 0
-), crel AS MATERIALIZED (
-    SELECT c.oid, c.relname, c.relkind, n.nspname
-    FROM changed k
-    JOIN pg_catalog.pg_class c ON c.oid = k.key
-    JOIN ns n ON n.oid = c.relnamespace
-    WHERE k.kind = 'r' AND c.relkind IN ('r', 'p', 'v', 'm', 'S') AND {not_member}
-)
+    -- and what inherits from them: ALTER TABLE on a parent changes its partitions too
+    WITH RECURSIVE tree(kind, key) AS (
+        SELECT kind, key FROM changed0
+        UNION
+        SELECT 'r', i.inhrelid FROM tree t JOIN pg_catalog.pg_inherits i ON i.inhparent = t.key
+        WHERE t.kind = 'r'
+    ) SELECT kind, key FROM tree
+), {_crel()}
 SELECT json_build_object(
 'everything', decided.everything,
 {_HEADER},
@@ -368,9 +413,19 @@ def _without(snap: Snapshot, exclude_tables: frozenset[str]) -> Snapshot:
     )
 
 
+_FAMILY_KINDS = {
+    "relations": ("tables", "constraints", "indexes", "sequences", "views", "triggers"),
+    "types": ("enums", "types"),
+    "functions": ("functions",),
+}
+
+
 @dataclass
 class _State:
-    """What one database session's tracker knows; lives as long as the DBAPI connection."""
+    """What one database session's tracker knows; lives as long as the DBAPI connection.
+
+    Besides the parts, it keeps each kind's records joined in snapshot order, and joins again
+    only the kinds a changed part has records of: most snapshots change one or two tables."""
 
     prepared: bool = False
     epoch: int = 0
@@ -381,8 +436,11 @@ class _State:
     types: dict[int, _Part] = field(default_factory=dict)
     functions: dict[int, _Part] = field(default_factory=dict)
     extensions: tuple[str, ...] = ()
-    _ordered: dict[str, list[_Part]] = field(default_factory=dict)
-    assembled: dict[frozenset[str], Snapshot] = field(default_factory=dict)
+    _keys: dict[str, list[int]] = field(default_factory=dict)
+    _positions: dict[int, int] = field(default_factory=dict)  # relation key -> place in order
+    _visible: dict[frozenset[str], list[Snapshot]] = field(default_factory=dict)
+    _joined: dict[tuple[frozenset[str], str], tuple[Any, ...]] = field(default_factory=dict)
+    _assembled: dict[frozenset[str], Snapshot] = field(default_factory=dict)
 
     def epoch_text(self) -> str:
         return f"migguard:{self.epoch}:"
@@ -391,19 +449,82 @@ class _State:
         self.epoch += 1
         return self.epoch_text()
 
-    def ordered(self, kind: str) -> list[_Part]:
-        """The parts of ``kind`` in snapshot order, re-sorted only after they changed."""
-        if kind not in self._ordered:
-            parts = getattr(self, kind).values()
-            self._ordered[kind] = sorted(parts, key=lambda part: part.order)
-        return self._ordered[kind]
+    def put(self, family: str, key: int, part: _Part | None) -> None:
+        """Set (or with None, remove) one object's part, forgetting what it invalidates."""
+        parts: dict[int, _Part] = getattr(self, family)
+        old = parts.pop(key, None)
+        if part is not None:
+            parts[key] = part
+        if old is None and part is None:
+            return
+        if old is None or part is None or old.order != part.order:
+            self._keys.pop(family, None)
+            if family == "relations":
+                self._visible.clear()
+        elif family == "relations" and self._visible:
+            # same place in the order: swap the one entry instead of rebuilding the lists
+            position = self._positions[key]
+            for exclude_tables, visible in self._visible.items():
+                visible[position] = part.visible(exclude_tables)
+        for kind in _FAMILY_KINDS[family]:
+            if (old is not None and getattr(old.snap, kind)) or (
+                part is not None and getattr(part.snap, kind)
+            ):
+                for cached in [k for k in self._joined if k[1] == kind]:
+                    del self._joined[cached]
+        self._assembled.clear()
 
-    def changed(self) -> None:
-        self._ordered.clear()
-        self.assembled.clear()
+    def clear(self) -> None:
+        for family in _FAMILY_KINDS:
+            getattr(self, family).clear()
+        self._keys.clear()
+        self._visible.clear()
+        self._joined.clear()
+        self._assembled.clear()
+
+    def joined(self, family: str, kind: str, exclude_tables: frozenset[str]) -> tuple[Any, ...]:
+        """All records of ``kind``, in the order a full snapshot sorts them into: by schema,
+        then by the relation, type or function they belong to, each part sorted within."""
+        found = self._joined.get((exclude_tables, kind))
+        if found is None:
+            found = tuple(
+                chain.from_iterable(map(attrgetter(kind), self._snaps(family, exclude_tables)))
+            )
+            self._joined[(exclude_tables, kind)] = found
+        return found
+
+    def _snaps(self, family: str, exclude_tables: frozenset[str]) -> list[Snapshot]:
+        parts: dict[int, _Part] = getattr(self, family)
+        keys = self._keys.get(family)
+        if keys is None:
+            keys = self._keys[family] = sorted(parts, key=lambda key: parts[key].order)
+            if family == "relations":
+                self._positions = {key: position for position, key in enumerate(keys)}
+        if family != "relations":
+            return [parts[key].snap for key in keys]
+        visible = self._visible.get(exclude_tables)
+        if visible is None:
+            visible = self._visible[exclude_tables] = [
+                parts[key].visible(exclude_tables) for key in keys
+            ]
+        return visible
 
 
 _STATES: weakref.WeakKeyDictionary[Any, _State] = weakref.WeakKeyDictionary()
+_ELSEWHERE: set[int] = set()
+
+
+def transaction_elsewhere(xid: int) -> None:
+    """Note a transaction of this process that runs in another database of the same server
+    (the engine's models database): its id is no sign that this database changed."""
+    _ELSEWHERE.add(int(xid))
+
+
+def _elsewhere() -> str:
+    return "{" + ",".join(map(str, sorted(_ELSEWHERE))) + "}"
+
+
+_FAMILIES = {"r": "relations", "t": "types", "f": "functions"}
 _REL_KINDS = ("tables", "columns", "constraints", "indexes", "sequences", "views", "triggers")
 
 
@@ -424,7 +545,13 @@ class Tracker:
         if state is None:
             state = _STATES[dbapi] = _State()
         document = _query(connection, state)
-        _apply(state, document)
+        renamed = _apply(state, document)
+        if any(renamed.values()):  # what names them reads differently now: read it again
+            arrays = tuple("{" + ",".join(map(str, renamed[k])) + "}" for k in "rtf")
+            raw = _value(
+                connection, f"EXECUTE {_CLOSURE} (%s::oid[], %s::oid[], %s::oid[])", arrays
+            )
+            _apply_rows(state, json.loads(raw))
         return _assemble(state, exclude_tables)
 
 
@@ -434,9 +561,10 @@ def _query(connection: Connection, state: _State) -> dict[str, Any]:
         epoch = state.next_epoch()
         statement = (
             f"{_INSTALL};\n"
-            f"PREPARE {_DELTA} (text, text, text, bigint) AS {_delta_sql()};\n"
-            f"PREPARE {_FULL} (text) AS {_full_sql()};\n"
-            f"EXECUTE {_FULL} ('{epoch}')"
+            f"PREPARE {_DELTA} (text, text, text, bigint, bigint[]) AS {_delta_sql()};\n"
+            f"PREPARE {_FULL} (text, bigint[]) AS {_full_sql()};\n"
+            f"PREPARE {_CLOSURE} (oid[], oid[], oid[]) AS {_closure_sql()};\n"
+            f"EXECUTE {_FULL} ('{epoch}', '{_elsewhere()}')"
         )
         raw = _value(connection, statement)
         state.prepared = True
@@ -445,13 +573,15 @@ def _query(connection: Connection, state: _State) -> dict[str, Any]:
         expected = state.epoch_text()
         raw = _value(
             connection,
-            f"EXECUTE {_DELTA} (%s, %s, %s, %s)",
-            (expected, state.env, state.next_epoch(), state.next_xid),
+            f"EXECUTE {_DELTA} (%s, %s, %s, %s, %s::bigint[])",
+            (expected, state.env, state.next_epoch(), state.next_xid, _elsewhere()),
         )
         document: dict[str, Any] = json.loads(raw)
         if not document["everything"]:
             return document
-    raw = _value(connection, f"EXECUTE {_FULL} (%s)", (state.next_epoch(),))
+    raw = _value(
+        connection, f"EXECUTE {_FULL} (%s, %s::bigint[])", (state.next_epoch(), _elsewhere())
+    )
     return dict(json.loads(raw))
 
 
@@ -477,8 +607,11 @@ def _value(connection: Connection, statement: str, params: tuple[Any, ...] | Non
             dbapi.autocommit = False
 
 
-def _apply(state: _State, document: dict[str, Any]) -> None:
-    """Bring the per-object records up to date with one query's document."""
+def _apply(state: _State, document: dict[str, Any]) -> dict[str, list[int]]:
+    """Bring the per-object records up to date with one query's document; return the
+    objects that were renamed (or may have been), by family: what refers to them by name
+    (a foreign key, a view, a sequence's owner, a trigger) must be read again."""
+    renamed: dict[str, list[int]] = {"r": [], "t": [], "f": []}
     state.env = document["env"]
     state.next_xid = document["next_xid"]
     state.others_running = bool(document["others_running"])
@@ -489,8 +622,55 @@ def _apply(state: _State, document: dict[str, Any]) -> None:
         or document["dropped"]
         or extensions != state.extensions
     ):
-        return  # nothing touched: the last snapshot still holds
-    state.extensions = extensions
+        return renamed  # nothing touched: the last snapshot still holds
+    if extensions != state.extensions:
+        state.extensions = extensions
+        state._assembled.clear()
+    if document["everything"]:
+        state.clear()
+        _apply_rows(state, document)
+        return renamed
+    dropped_columns: dict[int, set[str]] = defaultdict(set)
+    for object_type, oid, names in document["dropped"] or ():
+        if object_type.endswith(" column") and names:
+            dropped_columns[oid].add(names[-1])
+        _forget(state, object_type, oid, names)
+    old = {
+        (kind, key): getattr(state, _FAMILIES[kind]).get(key)
+        for kind, key in document["changed"] or ()
+    }
+    _apply_rows(state, document)
+    for (kind, key), before in old.items():
+        after = getattr(state, _FAMILIES[kind]).get(key)
+        if before is not None and _maybe_renamed(kind, before, after, dropped_columns[key]):
+            renamed[kind].append(key)
+    return renamed
+
+
+def _maybe_renamed(kind: str, before: _Part, after: _Part | None, dropped: set[str]) -> bool:
+    """Whether other objects' definitions may read differently after this change: the name
+    (or schema) changed, a table lost a column it did not drop, a view, type or function
+    changed at all. Conservative: a false yes costs a closure read, a false no a wrong
+    snapshot."""
+    if after is None:
+        return False  # dropped: whatever named it was dropped with it, and logged
+    if before.order != after.order:
+        return True
+    if kind == "r":
+        if before.snap.views != after.snap.views:
+            return True
+        lost = {c.name for t in before.snap.tables for c in t.columns} - {
+            c.name for t in after.snap.tables for c in t.columns
+        }
+        return bool(lost - dropped)
+    if kind == "t":
+        return before.snap != after.snap
+    return False
+
+
+def _apply_rows(state: _State, document: dict[str, Any]) -> None:
+    """Replace the parts of every object the document lists in ``changed`` (or, reading
+    everything, of every object it has rows for) with what the rows say now."""
     rows_by_key: dict[tuple[str, int], dict[str, list[Any]]] = defaultdict(
         lambda: defaultdict(list)
     )
@@ -501,36 +681,26 @@ def _apply(state: _State, document: dict[str, Any]) -> None:
         rows_by_key[("t", key)]["types"].append(row)
     for key, *row in document["functions"] or ():
         rows_by_key[("f", key)]["functions"].append(row)
-
-    caches = {"r": state.relations, "t": state.types, "f": state.functions}
-    if document["everything"]:
-        for cache in caches.values():
-            cache.clear()
-    else:
-        for object_type, oid, names in document["dropped"] or ():
-            _forget(state, object_type, oid, names)
-        for kind, key in document["changed"] or ():
-            caches[kind].pop(key, None)
+    for kind, key in document.get("changed") or ():
+        if (kind, key) not in rows_by_key:
+            state.put(_FAMILIES[kind], key, None)  # gone, or not an object a snapshot shows
     for (kind, key), rows in rows_by_key.items():
-        part = _part(kind, rows)
-        if part is not None:
-            caches[kind][key] = part
-    state.changed()
+        state.put(_FAMILIES[kind], key, _part(kind, rows))
 
 
 def _forget(state: _State, object_type: str, oid: int, names: list[str] | None) -> None:
     if object_type in _RELATION_DROPS:
-        state.relations.pop(oid, None)
+        state.put("relations", oid, None)
     elif object_type == "type":
-        state.types.pop(oid, None)
+        state.put("types", oid, None)
     elif object_type in _FUNCTION_DROPS:
-        state.functions.pop(oid, None)
+        state.put("functions", oid, None)
     elif object_type in _INDEX_DROPS and names:
         schema, name = normalise_schema(names[0], "public"), names[-1]
         for key, part in list(state.relations.items()):
             kept = tuple(i for i in part.snap.indexes if (i.schema, i.name) != (schema, name))
             if len(kept) != len(part.snap.indexes):
-                state.relations[key] = _Part(part.order, _replace(part.snap, indexes=kept))
+                state.put("relations", key, _Part(part.order, _replace(part.snap, indexes=kept)))
 
 
 def _replace(snap: Snapshot, **changes: Any) -> Snapshot:
@@ -558,28 +728,14 @@ def _part(kind: str, rows: dict[str, list[Any]]) -> _Part | None:
 
 
 def _assemble(state: _State, exclude_tables: frozenset[str]) -> Snapshot:
-    """The snapshot, in the order a full one sorts into: each kind sorts by schema, then by
-    the relation, type or function it belongs to, and each part is sorted within."""
-    found = state.assembled.get(exclude_tables)
-    if found is not None:
-        return found
-    relations = [part.visible(exclude_tables) for part in state.ordered("relations")]
-    types = [part.snap for part in state.ordered("types")]
-    functions = [part.snap for part in state.ordered("functions")]
-
-    def joined(parts: list[Snapshot], kind: str) -> tuple[Any, ...]:
-        return tuple(chain.from_iterable(map(attrgetter(kind), parts)))
-
-    found = state.assembled[exclude_tables] = Snapshot(
-        tables=joined(relations, "tables"),
-        constraints=joined(relations, "constraints"),
-        indexes=joined(relations, "indexes"),
-        enums=joined(types, "enums"),
-        types=joined(types, "types"),
-        sequences=joined(relations, "sequences"),
-        views=joined(relations, "views"),
-        extensions=state.extensions,
-        functions=joined(functions, "functions"),
-        triggers=joined(relations, "triggers"),
-    )
+    """The snapshot, equal record for record to a full one taken now."""
+    found = state._assembled.get(exclude_tables)
+    if found is None:
+        kinds = {
+            kind: state.joined(family, kind, exclude_tables)
+            for family, family_kinds in _FAMILY_KINDS.items()
+            for kind in family_kinds
+        }
+        found = Snapshot(extensions=state.extensions, **kinds)
+        state._assembled[exclude_tables] = found
     return found
