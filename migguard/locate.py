@@ -11,43 +11,12 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-_SKIP_DIRS = {
-    ".git",
-    ".venv",
-    "venv",
-    "node_modules",
-    "site-packages",
-    "__pycache__",
-    "build",
-    "dist",
-    ".tox",
-    ".mypy_cache",
-    ".ruff_cache",
-    ".pytest_cache",
-}
+from migguard.sources import walk_python_files
 
 
 def python_files(root: Path, skip: tuple[Path, ...] = ()) -> list[Path]:
-    """The project's own .py files: no virtualenvs, no caches, nothing under ``skip``."""
-    found: list[Path] = []
-    skip_resolved = tuple(p.resolve() for p in skip)
-    stack = [root]
-    while stack:
-        directory = stack.pop()
-        try:
-            entries = sorted(directory.iterdir())
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.is_dir():
-                if entry.name in _SKIP_DIRS or (entry / "pyvenv.cfg").exists():
-                    continue
-                if any(entry.resolve() == s for s in skip_resolved):
-                    continue
-                stack.append(entry)
-            elif entry.suffix == ".py":
-                found.append(entry)
-    return sorted(found)
+    """The project's own .py files, as every rule sees them (``migguard.sources``)."""
+    return list(walk_python_files(root.resolve(), {p.resolve() for p in skip}))
 
 
 @lru_cache(maxsize=64)

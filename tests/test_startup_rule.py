@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from migguard.checks import StaticContext
-from migguard.checks.startup import CREATE_ALL_ON_STARTUP, check, is_excluded, is_test_file
+from migguard.checks.startup import CREATE_ALL_ON_STARTUP, check
 from migguard.config import Settings
 from migguard.findings import RULES, Finding, Severity
 from migguard.project import Project
+from migguard.sources import is_excluded, is_test_file
 
 
 def write(root: Path, files: dict[str, str]) -> None:

@@ -17,14 +17,13 @@ database (``command.stamp(cfg, "head")``, ``alembic stamp head``), the Alembic c
 from __future__ import annotations
 
 import ast
-import fnmatch
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migguard.findings import Finding, Rule, Severity, register
+from migguard.sources import walk_python_files
 
 if TYPE_CHECKING:
     from migguard.checks import StaticContext
@@ -72,28 +71,6 @@ _HINT = (
     "fixtures (or exclude the script with [tool.migguard] exclude)"
 )
 
-# Directory names that never hold start-up code of the project being checked.
-SKIP_DIR_NAMES = frozenset(
-    {
-        ".git",
-        ".hg",
-        ".venv",
-        "venv",
-        "site-packages",
-        "node_modules",
-        "__pycache__",
-        "build",
-        "dist",
-        "tests",
-        ".tox",
-        ".nox",
-        ".mypy_cache",
-        ".ruff_cache",
-        ".pytest_cache",
-        ".eggs",
-    }
-)
-
 _APP_CLASSES = ("FastAPI", "Starlette")
 _FOLLOW_DEPTH = 3
 _PASSED_CALLBACK_CALLERS = ("run_sync", "to_thread", "run_in_executor")
@@ -110,35 +87,6 @@ class SourceFile:
     text: str = field(default="", repr=False)
 
 
-def is_test_file(relpath: str) -> bool:
-    """``tests/`` anywhere in the path, ``test_*.py``, ``*_test.py`` or ``conftest.py``."""
-    parts = relpath.split("/")
-    name = parts[-1]
-    return (
-        "tests" in parts[:-1]
-        or name == "conftest.py"
-        or name.startswith("test_")
-        or name.endswith("_test.py")
-    )
-
-
-def is_excluded(relpath: str, patterns: tuple[str, ...]) -> bool:
-    """Whether a root-relative path matches one of the ``exclude`` glob patterns (a pattern
-    naming a directory excludes what is under it)."""
-    for pattern in patterns:
-        pattern = pattern.strip()
-        if pattern.startswith("./"):
-            pattern = pattern[2:]
-        if not pattern:
-            continue
-        candidates = [pattern, pattern.rstrip("/") + "/*"]
-        if pattern.startswith("**/"):
-            candidates += [pattern[3:], pattern[3:].rstrip("/") + "/*"]
-        if any(fnmatch.fnmatchcase(relpath, c) for c in candidates):
-            return True
-    return False
-
-
 def project_sources(ctx: StaticContext, containing: Iterable[str] = ()) -> list[SourceFile]:
     """The project's own Python files, parsed: no tests, migrations, virtualenvs, build
     output or excluded paths. Files that do not parse are left out. With ``containing``,
@@ -150,7 +98,7 @@ def project_sources(ctx: StaticContext, containing: Iterable[str] = ()) -> list[
     exclude = tuple(getattr(ctx.settings, "exclude", ()) or ())
     root = Path(project.root).resolve()
     sources: list[SourceFile] = []
-    for path in _walk(root, skip, exclude):
+    for path in walk_python_files(root, skip, exclude):
         relpath = path.relative_to(root).as_posix()
         if words:
             text = _read(path)
@@ -161,29 +109,6 @@ def project_sources(ctx: StaticContext, containing: Iterable[str] = ()) -> list[
             tree, text = parsed
             sources.append(SourceFile(path, relpath, _module_name(relpath), tree, text))
     return sources
-
-
-def _walk(root: Path, skip: set[Path], exclude: tuple[str, ...]) -> Iterator[Path]:
-    for directory, dirnames, filenames in os.walk(root):
-        here = Path(directory)
-        kept = []
-        for name in sorted(dirnames):
-            child = here / name
-            if name in SKIP_DIR_NAMES or name.startswith(".") or name.endswith(".egg-info"):
-                continue
-            if (child / "pyvenv.cfg").exists() or child.resolve() in skip:
-                continue
-            if is_excluded(child.relative_to(root).as_posix(), exclude):
-                continue
-            kept.append(name)
-        dirnames[:] = kept
-        for name in sorted(filenames):
-            if not name.endswith(".py"):
-                continue
-            relpath = (here / name).relative_to(root).as_posix()
-            if is_test_file(relpath) or is_excluded(relpath, exclude):
-                continue
-            yield here / name
 
 
 def _read(path: Path) -> str | None:
