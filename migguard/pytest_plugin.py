@@ -162,26 +162,4 @@ def migguard_db(_migguard_server: Server) -> Iterator[str]:
         yield url.render_as_string(hide_password=False)
     finally:
         if not _migguard_server.is_sqlite:
-            _drop(_migguard_server, url.database or "")
-
-
-def _drop(server: Server, name: str) -> None:
-    """Drop one test's database now rather than at the end of the session."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.pool import NullPool
-
-    engine = create_engine(server.admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            conn.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :name AND pid <> pg_backend_pid()"
-                ),
-                {"name": name},
-            )
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    finally:
-        engine.dispose()
-    if name in server.created:
-        server.created.remove(name)
+            _migguard_server.drop_database(url.database or "")

@@ -7,6 +7,7 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.engine import URL, make_url
 
@@ -64,7 +65,7 @@ class Server:
         """Drop every database this run created, terminating stray sessions first."""
         if not self.created:
             return
-        from sqlalchemy import create_engine, text
+        from sqlalchemy import create_engine
 
         engine = create_engine(self.admin_url, isolation_level="AUTOCOMMIT", poolclass=_null_pool())
         try:
@@ -80,17 +81,37 @@ class Server:
                 ) from exc
             with conn:
                 for name in reversed(self.created):
-                    conn.execute(
-                        text(
-                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE datname = :name AND pid <> pg_backend_pid()"
-                        ),
-                        {"name": name},
-                    )
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+                    _drop_on(conn, name)
             self.created.clear()
         finally:
             engine.dispose()
+
+    def drop_database(self, name: str) -> None:
+        """Drop one database this run created now, rather than when the server closes."""
+        from sqlalchemy import create_engine
+
+        engine = create_engine(self.admin_url, isolation_level="AUTOCOMMIT", poolclass=_null_pool())
+        try:
+            with engine.connect() as conn:
+                _drop_on(conn, name)
+        finally:
+            engine.dispose()
+        if name in self.created:
+            self.created.remove(name)
+
+
+def _drop_on(conn: Any, name: str) -> None:
+    """Terminate stray sessions on ``name`` (DROP DATABASE refuses while any remain), drop it."""
+    from sqlalchemy import text
+
+    conn.execute(
+        text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = :name AND pid <> pg_backend_pid()"
+        ),
+        {"name": name},
+    )
+    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
 
 
 @dataclass
