@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import traceback
@@ -297,4 +298,12 @@ def _color_wanted() -> bool:
 
 
 def main() -> None:
-    cli(prog_name="migguard")
+    """The console script. A check's heap is large and long-lived (SQLAlchemy metadata, every
+    revision module, Alembic's operations), and at exit CPython's cyclic collector walks all of
+    it once more while tearing the interpreter down: half a second on a 300-revision history.
+    Freezing the heap first skips that walk; cleanup already ran in the commands' own
+    ``finally`` blocks, and atexit handlers and stream flushing still run as usual."""
+    try:
+        cli(prog_name="migguard")
+    finally:
+        gc.freeze()

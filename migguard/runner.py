@@ -3,8 +3,8 @@
 Alembic calls the ``fn`` given to :class:`EnvironmentContext` from inside
 ``MigrationContext.run_migrations``, with the fully configured context: the user's connection
 (sync or async through ``run_sync``), their ``target_metadata`` and compare options. migguard's
-``fn`` does the whole stairway right there -- upgrade one revision, snapshot, downgrade it,
-snapshot, compare, upgrade it again -- and then the autogenerate comparison at head, and returns
+``fn`` does the whole stairway right there -- upgrade one revision, downgrade it, snapshot,
+compare, upgrade it again, snapshot -- and then the autogenerate comparison at head, and returns
 an empty list so Alembic itself runs nothing. One env.py execution, one engine, one connection
 for the entire history, instead of an ``alembic upgrade``/``downgrade`` per step.
 
@@ -332,7 +332,9 @@ def _round_trip(
     """
     from migguard import schema
 
-    upgraded = snap()
+    # the state to come back to if the round trip fails; needed only where a rollback may not
+    # restore it (see _rollback_may_not_restore)
+    upgraded = snap() if _rollback_may_not_restore(context, sc) else None
     # SQLAlchemy remembers the types it created per DDL run (impl.memo); the re-upgrade must
     # start from the memo the first upgrade started from, as a separate `alembic upgrade`
     # would, or an Enum created inside create_table is silently skipped the second time.
@@ -361,12 +363,28 @@ def _round_trip(
     elif phase[0] == "snapshot":
         raise MigguardError(f"schema snapshot failed after downgrading {sc.revision}: {failure[0]}")
     restored = snap()
-    if restored != upgraded:  # DDL outside a transaction (SQLite, autocommit_block)
+    if upgraded is not None and restored != upgraded:  # DDL outside the transaction
         result.notes.append(
             f"stopped after {sc.revision}: its failed round trip could not be rolled back"
         )
         return None
     return restored
+
+
+def _rollback_may_not_restore(context: MigrationContext, sc: Script) -> bool:
+    """Whether rolling back a failed round trip may leave the database somewhere other than
+    the upgraded state, so that state must be snapshotted first to know whether the stairway
+    can go on. On PostgreSQL DDL is transactional: the rollback restores it exactly, unless the
+    revision commits part of its work itself (``autocommit_block()``, ``COMMIT``, a
+    ``commit()`` call, all of which name "commit"). SQLite's driver runs DDL outside any
+    transaction. Skipping this snapshot where it cannot matter saves a third of them."""
+    if context.dialect.name != "postgresql":
+        return True
+    try:
+        source = Path(sc.path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return True
+    return "commit" in source.lower()
 
 
 def _copied(value: Any) -> Any:

@@ -49,6 +49,21 @@ def test_downgrade_that_raises_is_reported() -> None:
     assert "ix_author_email" in finding["message"]
 
 
+def test_failed_round_trip_that_committed_part_of_its_work_stops_the_stairway() -> None:
+    """The downgrade drops an index in an autocommit block, then fails: rolling back cannot
+    bring the index back, so 0002 is reported and 0003 is not checked from a wrong state."""
+    result = run_cli("check", "--db", "local", str(FIXTURES / "downgrade_fails_after_commit"))
+    assert result.code == 1, result.stderr
+    assert "downgrade-fails" in result.stdout
+    assert "migrations/versions/0002_author_email_index.py:23" in result.stdout
+    assert 'column "e_mail" of relation "authors" does not exist' in result.stdout
+    assert (
+        "stopped after 0002_author_email_index: its failed round trip could not be rolled back"
+        in result.stdout
+    )
+    assert "2 round-tripped" in result.stdout  # 0001 and 0002, not 0003
+
+
 def test_downgrade_that_forgets_a_column_is_caught_even_when_downgrade_base_hides_it() -> None:
     result = _check("downgrade_mismatch")
     assert result.code == 1, result.stderr
