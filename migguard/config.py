@@ -41,6 +41,7 @@ class Settings:
     since: str | None = None
     baseline: Path | None = None
     metadata: str | None = None
+    flask_app: str | None = None
     exclude: tuple[str, ...] = ()
     timeout: float = 600.0
     statement_timeout: float = 60.0
@@ -72,6 +73,7 @@ _FILE_KEYS = {
     "exclude",
     "baseline",
     "metadata",
+    "flask_app",
     "timeout",
     "statement_timeout",
     "lock_timeout",

@@ -76,6 +76,7 @@ def _check(
     started = time.monotonic()
     settings = settings or Settings(path=Path(path))
     project = load_project(Path(path), settings.config_file)
+    project.flask_app = settings.flask_app
     dotenv_values = load_dotenv_for(project.root)
     report = Report(root=project.root)
     revision_files = project.revision_files()

@@ -1,8 +1,8 @@
 """Where a table is defined in the project's model code, so drift points at a line to edit.
 
-A text scan (``__tablename__ = "books"``, ``Table("books", ...)``, SQLModel ``table=True``
-classes named after the table), not an import: it must work when the models raise on import
-and cost nothing when there is no drift.
+A text scan (``__tablename__ = "books"``, ``Table("books", ...)``, SQLModel ``table=True`` and
+Flask-SQLAlchemy ``db.Model`` classes named after the table), not an import: it must work when
+the models raise on import and cost nothing when there is no drift.
 """
 
 from __future__ import annotations
@@ -34,21 +34,42 @@ def find_table(root: Path, table: str, skip: tuple[Path, ...] = ()) -> tuple[Pat
         re.compile(rf"__tablename__\s*(?::\s*\w+\s*)?=\s*['\"]{name}['\"]"),
         re.compile(rf"\bTable\(\s*['\"]{name}['\"]"),
     ]
-    class_pattern = re.compile(r"^class\s+(\w+)\(.*table\s*=\s*True", re.M)
     fallback: tuple[Path, int] | None = None
     for path in python_files(root, skip):
         text = _read(path)
-        if table not in text and "table=True" not in text.replace(" ", ""):
+        implicit = "table=True" in text.replace(" ", "") or "Model)" in text
+        if table not in text and not implicit:
             continue
         for pattern in patterns:
             match = pattern.search(text)
             if match:
                 return path, text.count("\n", 0, match.start()) + 1
-        if fallback is None:
-            for match in class_pattern.finditer(text):
-                if match.group(1).lower() == table.replace("_", "").lower():
-                    fallback = (path, text.count("\n", 0, match.start()) + 1)
+        if fallback is None and implicit:
+            fallback = _implicitly_named(text, path, table)
     return fallback
+
+
+# Classes whose table name is derived from the class name: SQLModel's ``table=True`` models
+# (the name lowercased) and Flask-SQLAlchemy's ``db.Model`` subclasses (snake_case).
+_SQLMODEL_CLASS = re.compile(r"^class\s+(\w+)\(.*table\s*=\s*True", re.M)
+_FLASK_MODEL_CLASS = re.compile(r"^class\s+(\w+)\((?:[^)]*[\s,.])?Model\)", re.M)
+
+
+def _implicitly_named(text: str, path: Path, table: str) -> tuple[Path, int] | None:
+    for pattern, derive in (
+        (_SQLMODEL_CLASS, lambda c: c.lower()),
+        (_FLASK_MODEL_CLASS, _snake_case),
+    ):
+        for match in pattern.finditer(text):
+            if derive(match.group(1)) in (table, table.replace("_", "")):
+                return path, text.count("\n", 0, match.start()) + 1
+    return None
+
+
+def _snake_case(name: str) -> str:
+    """Flask-SQLAlchemy's ``camel_to_snake_case``: ``UserProfile`` -> ``user_profile``."""
+    name = re.sub(r"((?<=[a-z0-9])[A-Z]|(?!^)[A-Z](?=[a-z]))", r"_\1", name)
+    return name.lower().lstrip("_")
 
 
 def find_quoted_name(root: Path, name: str, skip: tuple[Path, ...] = ()) -> tuple[Path, int] | None:

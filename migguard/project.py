@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
 _INI_NAMES = ("alembic.ini",)
+# Flask-Migrate keeps alembic.ini inside the migration directory (``flask db init`` makes
+# ``migrations/``) and sets script_location itself, to that directory
+FLASK_MIGRATE_DIRECTORY = "migrations"
 
 
 @dataclass
@@ -64,6 +67,7 @@ class Project:
     config_path: Path
     script_location: Path
     version_dirs: list[Path]
+    flask_app: str | None = None  # [tool.migguard] flask-app, for Flask-Migrate's env.py
     _alembic_config: Config | None = field(default=None, repr=False)
     _revision_files: list[RevisionFile] | None = field(default=None, repr=False)
     _located: bool = field(default=False, repr=False)  # script_location resolved
@@ -147,6 +151,9 @@ def find_config(path: Path, config_file: Path | None = None) -> Path:
     toml = path / "pyproject.toml"
     if toml.is_file() and _has_tool_alembic(toml):
         return toml.resolve()
+    flask_migrate = path / FLASK_MIGRATE_DIRECTORY / "alembic.ini"
+    if flask_migrate.is_file() and (flask_migrate.parent / "env.py").is_file():
+        return flask_migrate.resolve()
     raise MigguardError(
         f"no alembic.ini in {path} (pass the directory that holds it, or -c/--config FILE)"
     )
@@ -156,6 +163,8 @@ def load_project(path: Path, config_file: Path | None = None) -> Project:
     """Locate alembic.ini and the directories it names, without importing anything."""
     config_path = find_config(path, config_file)
     root = (path if path.is_dir() else config_path.parent).resolve()
+    if _is_flask_migrate_directory(config_path.parent) and root == config_path.parent:
+        root = root.parent  # `migguard check migrations`: the application is one level up
     project = Project(
         root=root,
         config_path=config_path,
@@ -173,6 +182,8 @@ def load_project(path: Path, config_file: Path | None = None) -> Project:
         raise MigguardError(
             f"cannot read the configuration: {detail}", path=project.relpath(config_path), line=line
         ) from exc
+    if not location and _is_flask_migrate_directory(config_path.parent):
+        location = str(config_path.parent)
     if not location:
         raise MigguardError(
             "no script_location in the [alembic] section", path=project.relpath(config_path)
@@ -195,6 +206,20 @@ def load_project(path: Path, config_file: Path | None = None) -> Project:
     project._alembic_config = config
     project._located = True
     return project
+
+
+def _is_flask_migrate_directory(directory: Path) -> bool:
+    """An alembic.ini beside env.py with no script_location: Flask-Migrate's layout, where
+    ``flask db`` passes the directory itself."""
+    ini = directory / "alembic.ini"
+    if not (ini.is_file() and (directory / "env.py").is_file()):
+        return False
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(ini, encoding="utf-8")
+    except configparser.Error:
+        return False
+    return not parser.has_option("alembic", "script_location")
 
 
 def _is_modern(config: Config) -> bool:

@@ -21,7 +21,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -155,7 +155,8 @@ def run(
     env.migguard_captured = captured
     with quiet_env_logging(), _recording_ops(result, ordered), guard.watching_engines(), env:
         try:
-            script.run_env()
+            with _app_context(project):
+                script.run_env()
         except TimedOut as exc:  # an async env.py: the alarm landed in its event loop
             if not _record_timeout(result, exc):
                 raise
@@ -246,12 +247,21 @@ def load_metadata_offline(project: Project, config: Config, guard: Guard) -> Any
     env.migguard_offline = guard.offline = True
     with quiet_env_logging(), guard.watching_engines(), env:
         try:
-            script.run_env()
+            with _app_context(project):
+                script.run_env()
         except MigguardError:
             raise
         except Exception as exc:
             raise _env_error(exc, project) from exc
     return captured.get("target_metadata")
+
+
+def _app_context(project: Project) -> AbstractContextManager[None]:
+    """What ``flask db`` sets up before env.py: the app context Flask-Migrate's env.py reads
+    its engine and models from (nothing for any other env.py)."""
+    from migguard import flask_app
+
+    return flask_app.app_context(project.env_py, project.root, project.flask_app)
 
 
 def _ordered_revisions(script: ScriptDirectory) -> list[Script]:

@@ -1,0 +1,92 @@
+"""Flask-Migrate projects: alembic.ini inside ``migrations/``, env.py reading ``current_app``.
+
+The fixture is what ``flask db init`` and ``flask db migrate`` wrote for a Flask-SQLAlchemy
+application factory (batch operations and all); migguard must load the app the way the
+``flask`` command does, with the throwaway database in ``DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES, run_cli
+from tests.e2e.test_safety_guard_cli import _catalog, production  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.timeout(300)
+
+FLASK = FIXTURES / "flask_migrate"
+
+
+def _copy(tmp_path: Path) -> Path:
+    project = tmp_path / "flask_app"
+    shutil.copytree(FLASK, project, ignore=shutil.ignore_patterns("__pycache__", "app.db"))
+    return project
+
+
+def test_flask_migrate_project_is_round_tripped_inside_its_app_context() -> None:
+    result = run_cli("check", "--format", "json", "--db", "local", str(FLASK))
+    assert result.code == 0, result.stderr
+    assert result.findings() == []
+    assert result.json["summary"]["revisions"] == 2
+    assert result.json["summary"]["checked"] == 2
+    assert not (FLASK / "app.db").exists()  # the app's SQLite fallback was never opened
+
+
+def test_the_migrations_directory_itself_finds_the_app_one_level_up() -> None:
+    result = run_cli("check", "--db", "local", str(FLASK / "migrations"))
+    assert result.code == 0, result.stdout + result.stderr
+    assert "2 round-tripped" in result.stdout
+
+
+def test_static_mode_reads_the_models_through_the_app() -> None:
+    result = run_cli("check", "--static", str(FLASK))
+    assert result.code == 0, result.stderr
+    assert "model metadata not loaded" not in result.stdout
+
+
+def test_model_column_without_migration_is_drift_at_the_model_class(tmp_path: Path) -> None:
+    project = _copy(tmp_path)
+    models = project / "app" / "models.py"
+    models.write_text(
+        models.read_text() + "    title: so.Mapped[str | None] = so.mapped_column(sa.String(80))\n"
+    )
+    result = run_cli("check", "--format", "json", "--db", "local", str(project))
+    assert result.code == 1, result.stderr
+    (finding,) = result.findings("drift")
+    assert finding["path"] == "app/models.py"
+    assert finding["line"] == 18  # class BlogPost(db.Model): table blog_post, no __tablename__
+    assert finding["revision"] == "0002_blog_posts"
+    assert "op.add_column('blog_post', sa.Column('title'" in finding["message"]
+
+
+def test_database_url_pointing_at_production_is_redirected(production: str) -> None:  # noqa: F811
+    before = _catalog(production)
+    result = run_cli("check", "--db", "local", str(FLASK), env={"DATABASE_URL": production})
+    assert result.code == 0, result.stdout + result.stderr
+    assert _catalog(production) == before
+
+
+def test_app_with_a_hard_coded_uri_is_refused(tmp_path: Path, production: str) -> None:  # noqa: F811
+    project = _copy(tmp_path)
+    (project / "config.py").write_text(
+        f'class Config:\n    SECRET_KEY = "dev"\n    SQLALCHEMY_DATABASE_URI = "{production}"\n'
+    )
+    before = _catalog(production)
+    result = run_cli("check", "--db", "local", str(project))
+    assert result.code == 2, result.stdout + result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert _catalog(production) == before
+
+
+def test_no_flask_app_to_load_is_a_one_line_error(tmp_path: Path) -> None:
+    project = _copy(tmp_path)
+    (project / "pyproject.toml").write_text('[tool.migguard]\nflask-app = "nowhere:app"\n')
+    result = run_cli("check", "--db", "local", str(project))
+    assert result.code == 2, result.stdout + result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "no Flask app was found" in line
+    assert "nowhere" in line
