@@ -154,15 +154,59 @@ def find_config(path: Path, config_file: Path | None = None) -> Path:
     flask_migrate = path / FLASK_MIGRATE_DIRECTORY / "alembic.ini"
     if flask_migrate.is_file() and (flask_migrate.parent / "env.py").is_file():
         return flask_migrate.resolve()
+    below = _configs_below(path)
+    if len(below) == 1:
+        return below[0].resolve()
+    if below:
+        listed = ", ".join(p.relative_to(path).as_posix() for p in below)
+        raise MigguardError(
+            f"no alembic.ini in {path}, and several below it ({listed}): pass the directory "
+            "of the one to check"
+        )
     raise MigguardError(
         f"no alembic.ini in {path} (pass the directory that holds it, or -c/--config FILE)"
     )
+
+
+# Where applications keep their Alembic project inside a repository: ``backend/``,
+# ``services/api/``, ``src/app/``. Deeper than this is no longer "the" project of the repo.
+_SEARCH_DEPTH = 3
+_NOT_PROJECTS = {"node_modules", "site-packages", "dist-packages", "__pycache__"}
+
+
+def _configs_below(path: Path) -> list[Path]:
+    """alembic.ini files in subdirectories of ``path`` (the repository root a new user runs
+    ``migguard check`` from, when the application lives in ``backend/``); hidden directories,
+    virtualenvs and installed packages are not projects."""
+    found: list[Path] = []
+    level = [path]
+    for _depth in range(_SEARCH_DEPTH):
+        deeper: list[Path] = []
+        for directory in level:
+            try:
+                children = sorted(p for p in directory.iterdir() if p.is_dir())
+            except OSError:
+                continue
+            for child in children:
+                if child.name.startswith(".") or child.name in _NOT_PROJECTS:
+                    continue
+                if (child / "pyvenv.cfg").is_file():
+                    continue
+                if (child / "alembic.ini").is_file():
+                    found.append(child / "alembic.ini")
+                else:
+                    deeper.append(child)
+        level = deeper
+    return found
 
 
 def load_project(path: Path, config_file: Path | None = None) -> Project:
     """Locate alembic.ini and the directories it names, without importing anything."""
     config_path = find_config(path, config_file)
     root = (path if path.is_dir() else config_path.parent).resolve()
+    if config_file is None and not config_path.is_relative_to(root / FLASK_MIGRATE_DIRECTORY):
+        # found in a subdirectory (backend/alembic.ini): env.py runs from there, as alembic does
+        root = config_path.parent
     if _is_flask_migrate_directory(config_path.parent) and root == config_path.parent:
         root = root.parent  # `migguard check migrations`: the application is one level up
     project = Project(

@@ -40,7 +40,7 @@ def render(report: Report, *, color: bool = False) -> str:
 
 def _finding_lines(finding: Finding, path: str, root: Path | None, color: bool) -> list[str]:
     severity = finding.effective_severity.value
-    where = path or "<project>"
+    where = _shown(root, path) if path else "<project>"
     if finding.line:
         where += f":{finding.line}"
     head = (
@@ -63,6 +63,18 @@ def _finding_lines(finding: Finding, path: str, root: Path | None, color: bool) 
     if finding.hint:
         lines.append(f"  {_style('hint:', 'dim', color)} {finding.hint}")
     return lines
+
+
+def _shown(root: Path | None, path: str) -> str:
+    """The path as the terminal can open it: relative to the working directory when the project
+    is below it (``backend/models.py:12`` after ``migguard check backend``), as ruff and pytest
+    print theirs; relative to the project otherwise."""
+    if root is None:
+        return path
+    try:
+        return (root / path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except (ValueError, OSError):
+        return path
 
 
 def _source_line(root: Path | None, path: str, line: int | None) -> str | None:
