@@ -85,3 +85,32 @@ def migguard_databases(admin_url: str) -> list[str]:
             return [r[0] for r in rows]
     finally:
         engine.dispose()
+
+
+def drop_databases(admin_url: str, names: set[str]) -> None:
+    """Drop ``names``, ending their sessions first: test cleanup, whatever the outcome."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            for name in sorted(names):
+                conn.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = :name AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": name},
+                )
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def drop_new_migguard_databases(pg_admin_url: str) -> Iterator[None]:
+    """No ``migguard_*`` database a test made (by hand, or left by a run it killed) outlives
+    the test on the session server, whether the test passes or not."""
+    before = set(migguard_databases(pg_admin_url))
+    yield
+    drop_databases(pg_admin_url, set(migguard_databases(pg_admin_url)) - before)

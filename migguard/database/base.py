@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import signal
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.engine import URL, make_url
 
+from migguard import signals
 from migguard.errors import MigguardError
 
 # Internal connections always use psycopg2 (a hard dependency); env.py gets its own driver.
@@ -52,13 +54,16 @@ class Server:
             with engine.connect() as conn:
                 clause = f' TEMPLATE "{template}"' if template else ""
                 conn.execute(text(f'CREATE DATABASE "{name}"{clause}'))
+                self.created.append(name)
+                if self.kind == "url":
+                    _mark_owner(conn, name)
         except Exception as exc:
+            signals.reraise_if_received()  # a Ctrl-C cancelled the CREATE: not a server error
             raise MigguardError(
                 f"cannot create a database on {redact(self.admin_url)}: {_first_line(exc)}"
             ) from exc
         finally:
             engine.dispose()
-        self.created.append(name)
         return self.admin_url.set(database=name)
 
     def drop_databases(self) -> None:
@@ -100,18 +105,37 @@ class Server:
             self.created.remove(name)
 
 
-def _drop_on(conn: Any, name: str) -> None:
-    """Terminate stray sessions on ``name`` (DROP DATABASE refuses while any remain), drop it."""
+def _drop_on(conn: Any, name: str, *, terminate: bool = True) -> None:
+    """Terminate stray sessions on ``name`` (DROP DATABASE refuses while any remain), drop it.
+
+    ``terminate=False`` is for a database this run did not create (an abandoned one): then a
+    session someone opened on it makes the DROP fail rather than being cut off."""
     from sqlalchemy import text
 
-    conn.execute(
-        text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = :name AND pid <> pg_backend_pid()"
-        ),
-        {"name": name},
-    )
+    if terminate:
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": name},
+        )
     conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+
+
+def _mark_owner(conn: Any, name: str) -> None:
+    """Comment the new database with this run's host and pid: on a user's server, a run killed
+    before it could drop its databases leaves them, and the next run on this machine drops
+    them only if the mark proves they are migguard's and their run is dead. Best effort: a
+    server that refuses the comment only loses that later cleanup, not this run."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from migguard.database.ownership import current_owner
+
+    mark = current_owner().render()
+    with contextlib.suppress(SQLAlchemyError):  # autocommit: the connection stays usable
+        conn.execute(text(f'COMMENT ON DATABASE "{name}" IS :mark'), {"mark": mark})
 
 
 @dataclass

@@ -35,6 +35,7 @@ from typing import Any
 from sqlalchemy.engine import URL
 
 from migguard.database.base import ADMIN_DRIVER, Server, alarm_deferred
+from migguard.database.ownership import pid_alive
 from migguard.errors import MigguardError
 
 WORKDIR_PREFIX = "migguard-pg-"
@@ -97,12 +98,12 @@ def sweep_stale_workdirs(root: Path | None = None) -> list[Path]:
     root = root or temp_root()
     for workdir in root.glob(f"{WORKDIR_PREFIX}*"):
         owner = _read_pid(workdir / _OWNER_FILE)
-        if owner is not None and _pid_alive(owner):
+        if owner is not None and pid_alive(owner):
             continue
         if owner is None and time.time() - _mtime(workdir) < 60:
             continue  # a run that is still writing its owner file
         postmaster = _read_pid(workdir / "data" / "postmaster.pid")
-        if postmaster is not None and _pid_alive(postmaster):
+        if postmaster is not None and pid_alive(postmaster):
             _stop_pid(postmaster)
         _remove_shared_memory(workdir / "data")
         shutil.rmtree(workdir, ignore_errors=True)
@@ -241,7 +242,7 @@ def _stop_pid(pid: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, sig)
         for _ in range(50):
-            if not _pid_alive(pid):
+            if not pid_alive(pid):
                 return
             time.sleep(0.1)
 
@@ -252,7 +253,7 @@ def _remove_shared_memory(datadir: Path) -> None:
     with the data directory about to go nobody else ever would."""
     pidfile = datadir / "postmaster.pid"
     postmaster = _read_pid(pidfile)
-    if postmaster is None or _pid_alive(postmaster) or not sys.platform.startswith("linux"):
+    if postmaster is None or pid_alive(postmaster) or not sys.platform.startswith("linux"):
         return
     try:
         key, shmid = pidfile.read_text().splitlines()[6].split()[:2]  # line 7: "key shmid"
@@ -361,21 +362,6 @@ def _read_pid(path: Path) -> int | None:
         return int(path.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie is dead for our purposes.
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def _mtime(path: Path) -> float:

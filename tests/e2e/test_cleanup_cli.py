@@ -4,6 +4,7 @@ whether the run passes, fails, is interrupted with Ctrl-C or SIGTERM, or is kill
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from migguard.database.ownership import parse_owner
 from tests.conftest import FIXTURES, migguard_databases, postgres_processes, run_cli
 
 WORKDIR_PREFIX = "migguard-pg-"
@@ -54,11 +56,13 @@ def test_named_server_keeps_no_migguard_database(
     assert result.code in (0, 1), result.stderr
 
 
-def _start_slow_run(*args: str) -> subprocess.Popen[str]:
+def _start_slow_run(
+    *args: str, project: Path = FIXTURES / "slow_revision"
+) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MIGGUARD_", "PG"))}
     env.pop("DATABASE_URL", None)
     return subprocess.Popen(
-        [sys.executable, "-m", "migguard", "check", *args, str(FIXTURES / "slow_revision")],
+        [sys.executable, "-m", "migguard", "check", *args, str(project)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -137,3 +141,58 @@ def test_killed_run_leaves_a_cluster_the_next_run_removes(pg_server) -> None:
     result = run_cli("check", "--db", "local", str(FIXTURES / "clean_db"))
     assert result.code == 0, result.stderr
     assert not (_workdirs() & stale)
+
+
+def _sessions_and_marks(admin_url: str, names: set[str]) -> tuple[int, dict[str, str | None]]:
+    """How many sessions are on ``names``, and the comment (owner mark) of each that exists."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(admin_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            sessions = conn.execute(
+                sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = ANY(:names)"),
+                {"names": sorted(names)},
+            ).scalar_one()
+            rows = conn.execute(
+                sa.text(
+                    "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database"
+                    " WHERE datname = ANY(:names)"
+                ),
+                {"names": sorted(names)},
+            )
+            return sessions, dict(rows.all())
+    finally:
+        engine.dispose()
+
+
+def test_killed_run_leaves_databases_the_next_run_on_the_server_drops(
+    drop_new_migguard_databases, pg_admin_url: str, tmp_path: Path
+) -> None:
+    project = tmp_path / "slow_revision"
+    shutil.copytree(FIXTURES / "slow_revision", project)
+    # The killed client's backend keeps sleeping until statement_timeout, as on a real server;
+    # short here so the database is free for the next run within the test.
+    (project / "pyproject.toml").write_text("[tool.migguard]\nstatement_timeout = 3\n")
+    before = set(migguard_databases(pg_admin_url))
+    proc = _start_slow_run("--db", "url", "--database-url", pg_admin_url, project=project)
+    _wait_for_sleeping_statement(pg_admin_url)
+    proc.kill()
+    proc.communicate(timeout=30)
+    stale = set(migguard_databases(pg_admin_url)) - before
+    assert stale, "expected the killed run's databases to remain until the next run"
+    deadline = time.monotonic() + 30
+    while (state := _sessions_and_marks(pg_admin_url, stale))[0] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    sessions, marks = state
+    assert sessions == 0, "the killed run's sleeping statement outlived its statement_timeout"
+    assert set(marks) == stale
+    owners = [parse_owner(mark) for mark in marks.values()]
+    assert all(owner is not None and owner.pid == proc.pid for owner in owners), marks
+
+    result = run_cli(
+        "check", "--db", "url", "--database-url", pg_admin_url, str(FIXTURES / "clean_db")
+    )
+
+    assert result.code == 0, result.stderr
+    assert not set(migguard_databases(pg_admin_url)) & stale
