@@ -287,6 +287,7 @@ def _drive(
     if plan.on_metadata is not None and result.target_metadata is not None:
         plan.on_metadata(result.target_metadata)
     snap = _snapshotter(context, frozenset({context.version_table}), schema)
+    unsure_rollback = _rollback_may_not_restore(context, project)
     before: Snapshot | None = None
     for number, sc in enumerate(ordered, start=1):
         if plan.on_revision is not None:
@@ -302,7 +303,8 @@ def _drive(
             before = None
             continue
         result.checked.append(sc.revision)
-        before = _round_trip(context, sc, result, run_kw, before, snap, memo)
+        keep_upgraded = Path(sc.path).resolve() in unsure_rollback
+        before = _round_trip(context, sc, result, run_kw, before, snap, memo, keep_upgraded)
         if before is None:
             return
     result.reached_head = True
@@ -333,6 +335,7 @@ def _round_trip(
     before: Snapshot,
     snap: Callable[[], Snapshot],
     memo: dict[Any, Any],
+    keep_upgraded: bool,
 ) -> Snapshot | None:
     """Downgrade, compare with ``before``, upgrade again; return the new state, or None when
     the database is left in a state the stairway cannot continue from.
@@ -344,7 +347,7 @@ def _round_trip(
 
     # the state to come back to if the round trip fails; needed only where a rollback may not
     # restore it (see _rollback_may_not_restore)
-    upgraded = snap() if _rollback_may_not_restore(context, sc) else None
+    upgraded = snap() if keep_upgraded else None
     # SQLAlchemy remembers the types it created per DDL run (impl.memo); the re-upgrade must
     # start from the memo the first upgrade started from, as a separate `alembic upgrade`
     # would, or an Enum created inside create_table is silently skipped the second time.
@@ -381,20 +384,19 @@ def _round_trip(
     return restored
 
 
-def _rollback_may_not_restore(context: MigrationContext, sc: Script) -> bool:
-    """Whether rolling back a failed round trip may leave the database somewhere other than
-    the upgraded state, so that state must be snapshotted first to know whether the stairway
-    can go on. On PostgreSQL DDL is transactional: the rollback restores it exactly, unless the
-    revision commits part of its work itself (``autocommit_block()``, ``COMMIT``, a
-    ``commit()`` call, all of which name "commit"). SQLite's driver runs DDL outside any
-    transaction. Skipping this snapshot where it cannot matter saves a third of them."""
-    if context.dialect.name != "postgresql":
-        return True
-    try:
-        source = Path(sc.path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return True
-    return "commit" in source.lower()
+def _rollback_may_not_restore(context: MigrationContext, project: Project) -> frozenset[Path]:
+    """The revision files after whose failed round trip a rollback may leave the database
+    somewhere other than the upgraded state, so that state must be snapshotted first to know
+    whether the stairway can go on. On PostgreSQL DDL is transactional: the rollback restores
+    it exactly, unless the revision commits part of its work itself (``autocommit_block()``,
+    ``COMMIT``, a ``commit()`` call, all of which name "commit"). SQLite's driver runs DDL
+    outside any transaction. Skipping this snapshot where it cannot matter saves a third of
+    them."""
+    files = project.revision_files()
+    postgres = context.dialect.name == "postgresql"
+    return frozenset(
+        f.path.resolve() for f in files if not postgres or "commit" in f.source.lower()
+    )
 
 
 def _copied(value: Any) -> Any:

@@ -86,7 +86,7 @@ class Server:
                 ) from exc
             with conn:
                 for name in reversed(self.created):
-                    _drop_on(conn, name)
+                    drop_on(conn, name)
             self.created.clear()
         finally:
             engine.dispose()
@@ -98,14 +98,14 @@ class Server:
         engine = create_engine(self.admin_url, isolation_level="AUTOCOMMIT", poolclass=_null_pool())
         try:
             with engine.connect() as conn:
-                _drop_on(conn, name)
+                drop_on(conn, name)
         finally:
             engine.dispose()
         if name in self.created:
             self.created.remove(name)
 
 
-def _drop_on(conn: Any, name: str, *, terminate: bool = True) -> None:
+def drop_on(conn: Any, name: str, *, terminate: bool = True) -> None:
     """Terminate stray sessions on ``name`` (DROP DATABASE refuses while any remain), drop it.
 
     ``terminate=False`` is for a database this run did not create (an abandoned one): then a

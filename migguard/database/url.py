@@ -17,7 +17,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from migguard import signals
-from migguard.database.base import ADMIN_DRIVER, Server, _drop_on, redact
+from migguard.database.base import ADMIN_DRIVER, Server, drop_on, redact
 from migguard.database.ownership import parse_owner
 from migguard.errors import MigguardError
 
@@ -111,7 +111,7 @@ def _drop_abandoned(conn: Any, name: str) -> bool:
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
-        _drop_on(conn, name, terminate=False)
+        drop_on(conn, name, terminate=False)
     except SQLAlchemyError:
         signals.reraise_if_received()
         return False
