@@ -103,8 +103,7 @@ def read_pyproject(project_dir: Path) -> tuple[dict[str, Any], Path | None]:
 
 def load_settings(path: Path, cli: dict[str, Any]) -> Settings:
     """Merge defaults < pyproject.toml < CLI flags (flags that were given, i.e. not None)."""
-    project_dir = (path if path.is_dir() else path.parent).resolve()
-    table, source = read_pyproject(project_dir)
+    table, source = read_pyproject(_settings_start(path, cli.get("config_file")))
     values: dict[str, Any] = {}
     for raw_key, value in table.items():
         key = raw_key.replace("-", "_")
@@ -122,6 +121,21 @@ def load_settings(path: Path, cli: dict[str, Any]) -> Settings:
         values[key] = value
     values["path"] = path
     return _coerce(values, source)
+
+
+def _settings_start(path: Path, config_file: Path | None) -> Path:
+    """Where to start looking for [tool.migguard]: the Alembic project's own directory, so that
+    ``migguard check .`` from a repository root reads ``backend/pyproject.toml`` when the
+    project it finds is ``backend/alembic.ini`` (the directories above are read after it)."""
+    project_dir = (path if path.is_dir() else path.parent).resolve()
+    if config_file is not None or not path.is_dir():
+        return project_dir
+    from migguard.project import find_config
+
+    try:
+        return find_config(project_dir).parent
+    except MigguardError:  # reported, with its own wording, when the project is loaded
+        return project_dir
 
 
 def _coerce(values: dict[str, Any], source: Path | None) -> Settings:

@@ -586,8 +586,17 @@ def _env_error(exc: BaseException, project: Project, guard: Guard | None = None)
             where_path, where_line = project.relpath(filename), lineno
     if isinstance(exc, SyntaxError) and exc.filename:
         where_path, where_line = project.relpath(exc.filename), exc.lineno
+    missing = _unset_settings(exc)
     if isinstance(exc, ModuleNotFoundError | ImportError):
         message = f"env.py failed to import: {_describe(exc)}"
+    elif missing:
+        names = ", ".join(missing)
+        constants = ", ".join(f'{name} = "..."' for name in missing[:3])
+        message = (
+            f"env.py's settings need {names}, which are not set: export them, put them in "
+            f".env, or give them values for the check in [tool.migguard.env] ({constants}); "
+            "the database variables are migguard's to set"
+        )
     elif guard is not None and _is_connection_failure(exc):
         message = (
             f"env.py could not connect ({_describe(exc)}); it is not using migguard's "
@@ -596,6 +605,24 @@ def _env_error(exc: BaseException, project: Project, guard: Guard | None = None)
     else:
         message = f"env.py raised {_describe(exc)}"
     return MigguardError(message, path=where_path, line=where_line)
+
+
+def _unset_settings(exc: BaseException) -> list[str]:
+    """The fields a pydantic settings class reported missing (``Field required``), by their
+    name: in CI there is often no .env, and "3 validation errors for Settings" alone does not
+    say which variables to provide. Duck-typed, so pydantic is never imported for it."""
+    errors = getattr(exc, "errors", None)
+    if type(exc).__name__ != "ValidationError" or not callable(errors):
+        return []
+    try:
+        details = errors()
+    except Exception:
+        return []
+    return [
+        ".".join(str(part) for part in detail.get("loc", ()))
+        for detail in details
+        if isinstance(detail, dict) and detail.get("type") == "missing" and detail.get("loc")
+    ]
 
 
 _MIGGUARD_DIR = os.path.dirname(os.path.realpath(__file__)) + os.sep

@@ -56,3 +56,46 @@ def test_several_projects_below_the_root_are_a_one_line_error(tmp_path: Path) ->
     assert result.code == 2, result.stdout + result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert "backend/alembic.ini, worker/alembic.ini" in line
+
+
+def _template_without_dotenv(tmp_path: Path) -> Path:
+    """full-stack-fastapi-template's layout (backend/, settings from ../.env) in a CI checkout
+    where no .env exists and the settings class requires more than the database."""
+    repo = tmp_path / "template"
+    shutil.copytree(
+        FIXTURES / "adversarial" / "fastapi_template_psycopg3",
+        repo,
+        ignore=shutil.ignore_patterns("__pycache__", ".env.template"),
+    )
+    (repo / ".git").mkdir()
+    config = repo / "backend" / "app" / "core" / "config.py"
+    config.write_text(
+        config.read_text().replace(
+            "    POSTGRES_SERVER: str\n",
+            "    SECRET_KEY: str\n    FIRST_SUPERUSER: str\n    POSTGRES_SERVER: str\n",
+        )
+    )
+    return repo
+
+
+def test_settings_fields_nobody_set_are_named_in_one_line(tmp_path: Path) -> None:
+    repo = _template_without_dotenv(tmp_path)
+    result = run_cli("check", "--db", "local", ".", cwd=repo)
+    assert result.code == 2, result.stdout + result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("migguard: error: app/core/config.py:"), line
+    assert "settings need SECRET_KEY, FIRST_SUPERUSER, which are not set" in line
+    assert 'in [tool.migguard.env] (SECRET_KEY = "...", FIRST_SUPERUSER = "...")' in line
+    assert "POSTGRES_SERVER" not in line  # migguard sets the database variables itself
+
+
+def test_the_found_project_reads_its_own_pyproject(tmp_path: Path) -> None:
+    repo = _template_without_dotenv(tmp_path)
+    (repo / "backend" / "pyproject.toml").write_text(
+        '[tool.migguard.env]\nSECRET_KEY = "check"\nFIRST_SUPERUSER = "admin@example.com"\n'
+    )
+    result = run_cli("check", "--db", "local", "--format", "json", ".", cwd=repo)
+    assert result.code == 1, result.stderr  # the fixture's 0002 forgets its downgrade
+    (finding,) = result.findings("downgrade-mismatch")
+    assert finding["path"] == "app/alembic/versions/0002_author_email.py"
+    assert finding["line"] == 16
