@@ -158,7 +158,7 @@ def _database_findings(
     new: set[str] | None = None,
     on_revision: Callable[[int, int, str], None] | None = None,
 ) -> list[Finding]:
-    from migguard import database
+    from migguard import database, extensions
     from migguard.checks import drift, roundtrip
     from migguard.runner import RunPlan
 
@@ -168,6 +168,7 @@ def _database_findings(
         database_url=settings.database_url,
         postgres_version=settings.postgres_version,
         wants_sqlite=driver == "sqlite",
+        extensions=extensions.required(project),
     ) as server:
         report.database = f"{server.kind} {server.version}".strip()
         with _ModelsDatabase(server) as models_database:

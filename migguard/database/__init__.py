@@ -7,7 +7,7 @@ that removes everything it created, whatever happens inside.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 
 from migguard.database.base import (
@@ -60,19 +60,25 @@ def _opener(
 
 def choose(kind: str, *, database_url: str | None, wants_sqlite: bool) -> str:
     """Resolve ``auto`` to the first provider that can work here."""
+    return candidates(kind, database_url=database_url, wants_sqlite=wants_sqlite)[0]
+
+
+def candidates(kind: str, *, database_url: str | None, wants_sqlite: bool) -> list[str]:
+    """The providers to try, in order: the one asked for, or for ``auto`` every one that can
+    work here (a server the user named is never traded for another)."""
     if kind != "auto":
-        return kind
+        return [kind]
     if wants_sqlite:
-        return "sqlite"
+        return ["sqlite"]
     if database_url:
-        return "url"
-    for candidate in ("embedded", "local", "docker"):
-        if availability(candidate) is None:
-            return candidate
-    raise MigguardError(
-        "no way to start PostgreSQL here: "
-        + "; ".join(f"{name}: {availability(name)}" for name in ("embedded", "local", "docker"))
-    )
+        return ["url"]
+    usable = [name for name in ("embedded", "local", "docker") if availability(name) is None]
+    if not usable:
+        raise MigguardError(
+            "no way to start PostgreSQL here: "
+            + "; ".join(f"{name}: {availability(name)}" for name in ("embedded", "local", "docker"))
+        )
+    return usable
 
 
 @contextmanager
@@ -82,15 +88,52 @@ def provide(
     database_url: str | None = None,
     postgres_version: str | None = None,
     wants_sqlite: bool = False,
+    extensions: Mapping[str, str] | None = None,
 ) -> Iterator[Server]:
-    """A throwaway server for one run; all it created is gone when the block exits."""
-    chosen = choose(kind, database_url=database_url, wants_sqlite=wants_sqlite)
-    with _opener(chosen, database_url, postgres_version)() as server:
-        try:
-            yield server
-        finally:
-            with alarm_deferred():
-                server.drop_databases()
+    """A throwaway server for one run; all it created is gone when the block exits.
+
+    ``extensions`` (name -> where the migrations create it) must be installable on the server:
+    with ``auto`` a provider without them is stopped and the next one tried; otherwise, or when
+    none has them, the run ends with exit 2 before any migration, rather than blaming a
+    revision for what the server lacks."""
+    needed = dict(extensions or {})
+    lacking: dict[str, list[str]] = {}  # server -> the needed extensions it does not have
+    for candidate in candidates(kind, database_url=database_url, wants_sqlite=wants_sqlite):
+        with _opener(candidate, database_url, postgres_version)() as server:
+            available = _available_extensions(server) if needed else None
+            missing = [n for n in needed if n not in available] if available is not None else []
+            if missing:
+                lacking[f"{server.kind} {server.version}"] = missing
+                continue
+            try:
+                yield server
+            finally:
+                with alarm_deferred():
+                    server.drop_databases()
+            return
+    name = next(iter(lacking.values()))[0]
+    servers = "; ".join(f"{where} has no {', '.join(names)}" for where, names in lacking.items())
+    raise MigguardError(
+        f'{needed[name]} creates the PostgreSQL extension "{name}", which the throwaway server '
+        f"cannot install ({servers}): use --db local with the distribution's contrib package, "
+        "--db docker with an image that has it, or --db url with a server that has it"
+    )
+
+
+def _available_extensions(server: Server) -> frozenset[str] | None:
+    """What ``CREATE EXTENSION`` can install on ``server``; None: not asked (SQLite)."""
+    if server.is_sqlite:
+        return None
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(server.admin_url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT name FROM pg_catalog.pg_available_extensions"))
+            return frozenset(row[0] for row in rows)
+    finally:
+        engine.dispose()
 
 
 def availability(kind: str) -> str | None:

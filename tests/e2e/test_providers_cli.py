@@ -55,3 +55,27 @@ def test_docker_without_engine_is_a_clear_error() -> None:
     result = run_cli("check", "--db", "docker", str(FIXTURES / "clean_db"))
     assert result.code == 2
     assert "--db docker:" in result.stderr and "Traceback" not in result.stderr
+
+
+# The embedded wheel ships no uuid-ossp; Debian's PostgreSQL packages (the `local` provider
+# here and in CI) do. A revision creating it must not be reported as upgrade-fails.
+EXTENSION = FIXTURES / "extension_uuid_ossp"
+
+
+def test_auto_passes_over_a_server_without_an_extension_the_migrations_create() -> None:
+    result = run_cli("check", str(EXTENSION))
+    assert result.code == 0, result.stdout + result.stderr
+    assert "3 round-tripped" in result.stdout
+    assert "on local 15" in result.stdout
+
+
+def test_a_named_provider_without_the_extension_is_exit_2_naming_it() -> None:
+    result = run_cli("check", "--db", "embedded", str(EXTENSION))
+    assert result.code == 2, result.stdout + result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(
+        "migguard: error: migrations/versions/0003_author_public_id.py:12 creates the "
+        'PostgreSQL extension "uuid-ossp"'
+    ), line
+    assert "embedded 18.6 has no uuid-ossp" in line
+    assert "--db local" in line
