@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -29,18 +30,20 @@ def _run_guarded(verbose: bool, body: Any) -> int:
     signals.install()
     try:
         return int(body())
+    except KeyboardInterrupt:
+        return _interrupted(signal.SIGINT)
+    except Terminated:
+        return _interrupted(signal.SIGTERM)
     except MigguardError as exc:
+        if signals.received() is not None:  # a statement the signal cancelled, wherever it ran
+            return _interrupted(signals.received())
         if verbose:
             traceback.print_exc()
         _fail(str(exc))
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        _fail("interrupted; throwaway databases removed")
-        return EXIT_INTERRUPTED
-    except Terminated:
-        _fail("terminated; throwaway databases removed")
-        return 143
     except Exception as exc:
+        if signals.received() is not None:
+            return _interrupted(signals.received())
         if verbose:
             traceback.print_exc()
         detail = str(exc).strip().splitlines()
@@ -48,6 +51,16 @@ def _run_guarded(verbose: bool, body: Any) -> int:
             f"internal error: {type(exc).__name__}: {detail[0] if detail else ''} (rerun with -v)"
         )
         return EXIT_ERROR
+
+
+def _interrupted(signum: int | None) -> int:
+    """Ctrl-C or SIGTERM ended the run; cleanup ran as the exception unwound. Whatever error a
+    cancelled statement raised on its way out is a consequence, not the news."""
+    if signum == signal.SIGTERM:
+        _fail("terminated; throwaway databases removed")
+        return 143
+    _fail("interrupted; throwaway databases removed")
+    return EXIT_INTERRUPTED
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -34,6 +34,11 @@ def install() -> None:
     _interruptible_queries()
 
 
+def received() -> int | None:
+    """The signal this run received (SIGINT or SIGTERM), if any."""
+    return _received
+
+
 def reraise_if_received() -> None:
     if _received == signal.SIGINT:
         raise KeyboardInterrupt()
