@@ -27,12 +27,13 @@ _CREATE_EXTENSION = re.compile(
 _ALWAYS_THERE = {"plpgsql"}
 
 
-def created_in(source: str) -> list[tuple[str, int]]:
+def created_in(source: str, tree: ast.Module | None = None) -> list[tuple[str, int]]:
     """``(name, line)`` of every ``CREATE EXTENSION`` in the string literals of ``source``, in
     order. Comments and docstrings ("run CREATE EXTENSION postgis by hand first") do not
-    count; a file that does not parse is read as plain text."""
+    count; a file that does not parse is read as plain text. ``tree``: ``source`` already
+    parsed (revision files are, once, by :mod:`migguard.project`)."""
     found: list[tuple[str, int]] = []
-    for text, first_line in _literals(source):
+    for text, first_line in _literals(source, tree):
         for match in _CREATE_EXTENSION.finditer(text):
             name = match.group(1).lower()
             if name not in _ALWAYS_THERE:
@@ -40,12 +41,13 @@ def created_in(source: str) -> list[tuple[str, int]]:
     return found
 
 
-def _literals(source: str) -> list[tuple[str, int]]:
+def _literals(source: str, tree: ast.Module | None) -> list[tuple[str, int]]:
     """The string constants of a Python source with their first line, docstrings left out."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return [(source, 1)]
+    if tree is None:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            return [(source, 1)]
     docstrings = {
         id(node.body[0].value)
         for node in ast.walk(tree)
@@ -66,11 +68,13 @@ def _literals(source: str) -> list[tuple[str, int]]:
 
 def required(project: Project) -> dict[str, str]:
     """Each extension the migrations create, with where it is first created (``path:line``)."""
-    sources = [(project.relpath(project.env_py), _read(project))]
-    sources += [(f.relpath, f.source) for f in project.revision_files()]
+    sources: list[tuple[str, str, ast.Module | None]] = [
+        (project.relpath(project.env_py), _read(project), None)
+    ]
+    sources += [(f.relpath, f.source, f.tree) for f in project.revision_files()]
     needed: dict[str, str] = {}
-    for relpath, source in sources:
-        for name, line in created_in(source):
+    for relpath, source, tree in sources:
+        for name, line in created_in(source, tree):
             needed.setdefault(name, f"{relpath}:{line}")
     return needed
 

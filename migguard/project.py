@@ -171,13 +171,15 @@ def find_config(path: Path, config_file: Path | None = None) -> Path:
 # Where applications keep their Alembic project inside a repository: ``backend/``,
 # ``services/api/``, ``src/app/``. Deeper than this is no longer "the" project of the repo.
 _SEARCH_DEPTH = 3
-_NOT_PROJECTS = {"node_modules", "site-packages", "dist-packages", "__pycache__"}
 
 
 def _configs_below(path: Path) -> list[Path]:
     """alembic.ini files in subdirectories of ``path`` (the repository root a new user runs
-    ``migguard check`` from, when the application lives in ``backend/``); hidden directories,
-    virtualenvs and installed packages are not projects."""
+    ``migguard check`` from, when the application lives in ``backend/``). The directories the
+    rules never read as the project's code (virtualenvs, installed packages, tests, hidden
+    ones: :func:`migguard.sources.is_foreign_directory`) hold no project either."""
+    from migguard.sources import is_foreign_directory
+
     found: list[Path] = []
     level = [path]
     for _depth in range(_SEARCH_DEPTH):
@@ -188,9 +190,7 @@ def _configs_below(path: Path) -> list[Path]:
             except OSError:
                 continue
             for child in children:
-                if child.name.startswith(".") or child.name in _NOT_PROJECTS:
-                    continue
-                if (child / "pyvenv.cfg").is_file():
+                if is_foreign_directory(child):
                     continue
                 if (child / "alembic.ini").is_file():
                     found.append(child / "alembic.ini")

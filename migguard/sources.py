@@ -64,6 +64,18 @@ def is_excluded(relpath: str, patterns: tuple[str, ...]) -> bool:
     return False
 
 
+def is_foreign_directory(directory: Path) -> bool:
+    """A directory that never holds the project's own code or configuration: a virtualenv,
+    installed packages, caches, build output, tests, anything hidden."""
+    name = directory.name
+    return (
+        name in SKIP_DIR_NAMES
+        or name.startswith(".")
+        or name.endswith(".egg-info")
+        or (directory / "pyvenv.cfg").exists()
+    )
+
+
 def walk_python_files(root: Path, skip: set[Path], exclude: tuple[str, ...] = ()) -> Iterator[Path]:
     """The project's own .py files, sorted: no tests, virtualenvs, caches, build output,
     hidden directories, nothing under ``skip`` (resolved paths) or matching ``exclude``."""
@@ -72,9 +84,7 @@ def walk_python_files(root: Path, skip: set[Path], exclude: tuple[str, ...] = ()
         kept = []
         for name in sorted(dirnames):
             child = here / name
-            if name in SKIP_DIR_NAMES or name.startswith(".") or name.endswith(".egg-info"):
-                continue
-            if (child / "pyvenv.cfg").exists() or child.resolve() in skip:
+            if is_foreign_directory(child) or child.resolve() in skip:
                 continue
             if is_excluded(child.relative_to(root).as_posix(), exclude):
                 continue
