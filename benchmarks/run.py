@@ -11,7 +11,8 @@ For each N (``--sizes``), on the same machine and the same throwaway PostgreSQL 
   is the three commands alone (no interpreter start-up, no CREATE DATABASE);
 - **C** pytest-alembic's built-in tests (``test_single_head_revision``, ``test_upgrade``,
   ``test_model_definitions_match_ddl``, ``test_up_down_consistency``) under pytest, each test on
-  a fresh database of the same cluster (the project's ``conftest.py``);
+  a fresh database of the same cluster (the project's ``conftest.py``), in pytest-alembic's own
+  pinned virtualenv (``peer_env.py``, built once under ``~/.cache/migguard/benchmarks``);
 - **D** ``migguard check --static``.
 
 Each is run ``--repeat`` times, interleaved (A, B, C, D, A, B, ...) so a burst of load on a
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from generate import generate
+from peer_env import PeerEnvFailed, pytest_alembic_python
 
 BENCHMARKS = Path(__file__).resolve().parent
 REPO = BENCHMARKS.parent
@@ -110,7 +112,13 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 def measure(
-    variant: str, project: Path, admin_url: str, row: Row, *, embedded: bool = False
+    variant: str,
+    project: Path,
+    admin_url: str,
+    row: Row,
+    *,
+    peer_python: Path,
+    embedded: bool = False,
 ) -> None:
     """One timed run of ``variant``; each child creates (and drops) its own databases on the
     shared cluster, as each tool does in real use."""
@@ -125,7 +133,7 @@ def measure(
     elif variant == "C":
         env = child_env(BENCHMARK_ADMIN_URL=admin_url)
         command = [
-            sys.executable,
+            str(peer_python),
             "-m",
             "pytest",
             "-q",
@@ -152,6 +160,7 @@ def run(sizes: list[int], repeat: int, embedded: bool, provider: str, seed: int)
     from migguard import database
 
     rows: list[Row] = []
+    peer_python = pytest_alembic_python()
     workdir = Path(tempfile.mkdtemp(prefix="migguard-bench-"))
     try:
         with database.provide(provider) as server:
@@ -162,9 +171,9 @@ def run(sizes: list[int], repeat: int, embedded: bool, provider: str, seed: int)
                 row = Row(n)
                 for _ in range(repeat):
                     for variant in VARIANTS:
-                        measure(variant, project, admin_url, row)
+                        measure(variant, project, admin_url, row, peer_python=peer_python)
                 if embedded:
-                    measure("A", project, admin_url, row, embedded=True)
+                    measure("A", project, admin_url, row, peer_python=peer_python, embedded=True)
                 rows.append(row)
                 print(f"# N={n} done", flush=True)
     finally:
@@ -254,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
         rows = run(sizes, args.repeat, not args.no_embedded, provider, args.seed)
     except ChildFailed as exc:
         print(f"benchmark: {exc}", file=sys.stderr)
+        return 1
+    except PeerEnvFailed as exc:
+        print(f"benchmark: building pytest-alembic's environment: {exc}", file=sys.stderr)
         return 1
     load_after = os.getloadavg()
     print()
