@@ -275,26 +275,27 @@ def doctor() -> None:
 @cli.command()
 @click.option("--markdown", is_flag=True, help="The Markdown table README.md shows")
 def rules(markdown: bool) -> None:
-    """List every rule with its default severity."""
-    from migguard.findings import load_all_rules, rules_table
+    """List every rule with its default severity and what it needs."""
+    from migguard import rules as registry
 
     if markdown:
-        click.echo(rules_table())
+        click.echo(registry.table())
         return
-    for rule in sorted(load_all_rules().values(), key=lambda r: r.id):
-        needs = "db" if rule.needs_database else "static"
-        click.echo(f"{rule.id:<24} {rule.severity.value:<8} {needs:<7} {rule.summary}")
+    for found in sorted(registry.load().values(), key=lambda r: r.id):
+        click.echo(
+            f"{found.id:<24} {found.severity.value:<8} {found.needs.value:<9} {found.summary}"
+        )
 
 
 @cli.command()
 @click.argument("rule_id")
 def rule(rule_id: str) -> None:
     """Explain one rule, with a bad and a good example (like `ruff rule`)."""
-    from migguard.findings import load_all_rules
+    from migguard import rules as registry
 
-    found = load_all_rules().get(rule_id)
+    found = registry.get(rule_id)
     if found is None:
-        _fail(f"unknown rule {rule_id!r}; `migguard rules` lists them")
+        _fail(registry.unknown_id_message(rule_id))
         sys.exit(EXIT_ERROR)
     click.echo(f"# {found.id} ({found.severity.value})\n\n{found.summary}\n")
     click.echo(f"## What it does\n{found.what}\n\n## Why is this bad?\n{found.why}\n")

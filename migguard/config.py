@@ -7,11 +7,13 @@ nothing is exactly the kind of quiet failure migguard exists to prevent.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from migguard import rules
 from migguard.errors import MigguardError
 from migguard.findings import Severity
 
@@ -115,12 +117,42 @@ def load_settings(path: Path, cli: dict[str, Any]) -> Settings:
         values[key] = value
     if "config" in values:
         values["config_file"] = Path(str(values.pop("config")))
+    _validate_file_rule_ids(values, source)
     for key, value in cli.items():
         if value is None or value == ():
             continue
+        if key in ("select", "ignore"):
+            rules.validate_ids(_as_rule_tuple(value), f"--{key}")
         values[key] = value
     values["path"] = path
     return _coerce(values, source)
+
+
+def _validate_file_rule_ids(values: dict[str, Any], source: Path | None) -> None:
+    """Rule ids in [tool.migguard] name registered rules: a misspelt id would silently select
+    nothing, ignore nothing or override nothing."""
+    where = str(source) if source else None
+    text = source.read_text(encoding="utf-8") if source else ""
+    for key in ("select", "ignore"):
+        for rule_id in _as_rule_tuple(values.get(key, ())):
+            if not rules.matches_some_rule(rule_id):
+                message = rules.unknown_id_message(rule_id, f"[tool.migguard] {key}")
+                raise MigguardError(message, path=where, line=_line_of(text, rule_id))
+    severity = values.get("severity")
+    if isinstance(severity, dict):
+        for rule_id in severity:
+            if not rules.matches_some_rule(str(rule_id)):
+                message = rules.unknown_id_message(str(rule_id), "[tool.migguard.severity]")
+                raise MigguardError(message, path=where, line=_line_of(text, str(rule_id)))
+
+
+def _line_of(text: str, rule_id: str) -> int | None:
+    """The pyproject.toml line that writes ``rule_id`` (quoted, or as a bare key)."""
+    written = re.compile(rf"(?<![\w*-]){re.escape(rule_id)}(?![\w*-])")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if written.search(line.split("#", 1)[0]):
+            return number
+    return None
 
 
 def _settings_start(path: Path, config_file: Path | None) -> Path:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migguard import since
+from migguard import rules, since
 from migguard.config import Settings, load_dotenv_for
 from migguard.errors import MigguardError
 from migguard.findings import Finding, Severity, sort_key
@@ -124,30 +124,18 @@ def _offline_metadata(project: Project, settings: Settings, report: Report) -> A
 
 
 def _static_findings(project: Project, settings: Settings, metadata: Any) -> list[Finding]:
+    """The sources phase, and in ``--static`` mode the static readings of database rules."""
     from migguard.checks import StaticContext
 
     context = StaticContext(project=project, settings=settings, metadata=metadata)
+    phases = [rules.Phase.SOURCES]
+    if settings.static:
+        phases.append(rules.Phase.STATIC_READING)
     findings: list[Finding] = []
-    for module_name in ("graph", "startup", "naming"):
-        module = _optional_check_module(module_name)
-        if module is not None:
-            findings += module.check(context)
-    rename = _optional_check_module("rename")
-    if rename is not None and settings.static:
-        for revision_file in project.revision_files():
-            findings += rename.from_source(revision_file)
+    for phase in phases:
+        for check in rules.checks(phase):
+            findings += check.function(context)
     return findings
-
-
-def _optional_check_module(name: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(f"migguard.checks.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"migguard.checks.{name}":
-            return None
-        raise
 
 
 def _database_findings(
@@ -159,7 +147,7 @@ def _database_findings(
     on_revision: Callable[[int, int, str], None] | None = None,
 ) -> list[Finding]:
     from migguard import database, extensions
-    from migguard.checks import drift, roundtrip
+    from migguard.checks import RunContext
     from migguard.runner import RunPlan
 
     driver = project_driver(project, dotenv_values)
@@ -183,18 +171,16 @@ def _database_findings(
             )
         report.checked = len(result.checked)
         report.skipped = len(result.revisions) - len(result.checked)
-        findings = roundtrip.check(result, project)
-        findings += _renames_from_ops(result)
-        if result.reached_head and result.target_metadata is None:
-            report.notes.append(
-                "env.py passes no target_metadata: drift and schema-mismatch were skipped"
-            )
-        elif result.reached_head:
-            findings += drift.check_drift(result, project)
-            findings += drift.check_schema_mismatch(
-                _models_differences(server, result, models_database), result, project
-            )
-        findings += _metadata_naming(project, settings, result.target_metadata)
+        run = RunContext(
+            project=project,
+            settings=settings,
+            result=result,
+            notes=report.notes,
+            compare_models=lambda: _models_differences(server, result, models_database),
+        )
+        findings: list[Finding] = []
+        for check in rules.checks(rules.Phase.RUN):
+            findings += check.function(run)
         report.notes.extend(result.notes)
     return findings
 
@@ -412,27 +398,6 @@ def _as_list(metadata: Any) -> list[Any]:
     return [metadata]
 
 
-def _renames_from_ops(result: RunResult) -> list[Finding]:
-    rename = _optional_check_module("rename")
-    if rename is None:
-        return []
-    findings: list[Finding] = []
-    for revision, recorded in result.recorded_ops.items():
-        findings += rename.from_ops(revision, result.paths.get(revision, ""), recorded)
-    return findings
-
-
-def _metadata_naming(project: Project, settings: Settings, metadata: Any) -> list[Finding]:
-    naming = _optional_check_module("naming")
-    if naming is None or metadata is None or not hasattr(naming, "check_metadata"):
-        return []
-    from migguard.checks import StaticContext
-
-    return naming.check_metadata(
-        StaticContext(project=project, settings=settings, metadata=metadata)
-    )
-
-
 def _metadata_override(settings: Settings) -> Any:
     if not settings.metadata:
         return None
@@ -483,15 +448,13 @@ def project_driver(project: Project, dotenv_values: dict[str, str]) -> str:
 
 
 def _finalize(findings: list[Finding], project: Project, settings: Settings) -> list[Finding]:
+    """Selection, suppressions, each finding's severity fixed, then the baseline."""
+    from migguard import suppress
+
     kept = [f for f in findings if settings.rule_enabled(f.rule)]
-    try:
-        from migguard import suppress
-    except ImportError:  # pragma: no cover
-        return sorted(kept, key=sort_key)
     kept, problems = suppress.apply_suppressions(kept, project.root)
     kept += [p for p in problems if settings.rule_enabled(p.rule)]
-    if settings.severity:
-        kept = suppress.apply_severity_overrides(kept, settings.severity)
+    kept = rules.finalise(kept, settings.severity)
     if settings.baseline is not None:
         kept = suppress.apply_baseline(kept, settings.baseline)
     return sorted(kept, key=sort_key)

@@ -1,8 +1,9 @@
-"""Findings, severities and the rule registry.
+"""Findings and severities: plain data at the bottom of migguard, importing none of it.
 
-Every rule is declared once, as a :class:`Rule` next to the code that implements it, and the
-registry feeds ``migguard rule``, the SARIF ``help`` text and the README table from that single
-source, the way ruff documents its rules.
+A check makes a :class:`Finding` without a severity (unless it decided one for that finding,
+say a warning for what it cannot prove); the engine fixes every finding's severity when it
+finalises the run (``rules.finalise``: the project's override, else the check's, else the
+rule's default), so reporters read a value instead of looking one up.
 """
 
 from __future__ import annotations
@@ -17,20 +18,6 @@ class Severity(str, enum.Enum):
 
     ERROR = "error"
     WARNING = "warning"
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A stable rule id with its documentation in ruff's four parts."""
-
-    id: str
-    summary: str
-    severity: Severity
-    what: str
-    why: str
-    example: str
-    use_instead: str
-    needs_database: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,10 +39,10 @@ class Finding:
 
     @property
     def effective_severity(self) -> Severity:
-        if self.severity is not None:
-            return self.severity
-        rule = RULES.get(self.rule)
-        return rule.severity if rule else Severity.ERROR
+        """The severity fixed when the run finalised its findings."""
+        if self.severity is None:
+            raise ValueError(f"finding of {self.rule!r} reported before it was finalised")
+        return self.severity
 
     @property
     def fingerprint(self) -> str:
@@ -77,43 +64,5 @@ class Finding:
         }
 
 
-RULES: dict[str, Rule] = {}
-
-
-def register(rule: Rule) -> Rule:
-    """Add a rule to the registry; ids are unique so that suppressions stay unambiguous."""
-    if rule.id in RULES and RULES[rule.id] != rule:
-        raise ValueError(f"rule id {rule.id!r} registered twice")
-    RULES[rule.id] = rule
-    return rule
-
-
 def sort_key(finding: Finding) -> tuple[str, int, str, str]:
     return (finding.path or "", finding.line or 0, finding.rule, finding.message)
-
-
-def load_all_rules() -> dict[str, Rule]:
-    """Import every module that registers rules, so that the registry is complete.
-
-    Rules register themselves when their module is imported; a command that lists or
-    documents rules (``migguard rules``, the SARIF ``rules`` array) must not depend on
-    which checks happened to run.
-    """
-    import importlib
-    import pkgutil
-
-    import migguard.checks
-
-    for info in pkgutil.iter_modules(migguard.checks.__path__):
-        importlib.import_module(f"migguard.checks.{info.name}")
-    importlib.import_module("migguard.suppress")
-    return RULES
-
-
-def rules_table() -> str:
-    """README's rule table, generated from the registry so that the two cannot drift apart."""
-    lines = ["| id | severity | needs | what |", "|---|---|---|---|"]
-    for rule in sorted(load_all_rules().values(), key=lambda r: r.id):
-        needs = "database" if rule.needs_database else "static"
-        lines.append(f"| `{rule.id}` | {rule.severity.value} | {needs} | {rule.summary} |")
-    return "\n".join(lines)

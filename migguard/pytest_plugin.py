@@ -24,11 +24,7 @@ if TYPE_CHECKING:
     from migguard.database import Server
     from migguard.engine import Report
 
-FAMILIES: dict[str, frozenset[str]] = {
-    "drift": frozenset({"drift", "schema-mismatch"}),
-    "round-trip": frozenset({"upgrade-fails", "downgrade-fails", "downgrade-mismatch"}),
-}
-STATIC_FAMILY = "static"  # every other rule: graph, naming, renames, start-up, suppressions
+STATIC_FAMILY = "static"  # every rule that needs no database: graph, naming, renames, ...
 
 _REPORT = pytest.StashKey["Report | MigguardFailure"]()
 
@@ -55,11 +51,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def family_of(rule_id: str) -> str:
-    """The item a rule's findings fail: drift, round-trip or static."""
-    for family, rules in FAMILIES.items():
-        if rule_id in rules:
-            return family
-    return STATIC_FAMILY
+    """The item a rule's findings fail: the rule's family when it needs a database (drift,
+    round-trip, ...), else static."""
+    from migguard import rules
+
+    rule = rules.get(rule_id)
+    if rule is None or rule.needs is rules.Needs.STATIC:
+        return STATIC_FAMILY
+    return rule.family
+
+
+def item_names() -> list[str]:
+    """One item per family of rules that need a database, then ``static``."""
+    from migguard import rules
+
+    return [
+        *sorted({family_of(rule_id) for rule_id in rules.load()} - {STATIC_FAMILY}),
+        STATIC_FAMILY,
+    ]
 
 
 class MigguardFailure(Exception):
@@ -70,8 +79,7 @@ class MigguardCollector(pytest.Collector):
     """The ``migguard`` node of the session; its children are the rule families."""
 
     def collect(self) -> list[pytest.Item]:
-        families = [*FAMILIES, STATIC_FAMILY]
-        return [MigguardItem.from_parent(self, name=family) for family in families]
+        return [MigguardItem.from_parent(self, name=family) for family in item_names()]
 
 
 class MigguardItem(pytest.Item):

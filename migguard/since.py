@@ -22,20 +22,6 @@ if TYPE_CHECKING:
     from migguard.findings import Finding
     from migguard.project import Project, RevisionFile
 
-# Rules about one revision's own code: with --since, old revisions were reviewed already.
-# Graph rules, drift and upgrade failures (an old revision that no longer applies stops the
-# run) are reported whatever revision they point at.
-PER_REVISION_RULES = frozenset(
-    {
-        "downgrade-fails",
-        "downgrade-mismatch",
-        "missing-downgrade",
-        "rename-as-drop-add",
-        "index-name",
-        "constraint-name",
-    }
-)
-
 _MIN_PREFIX = 4  # Alembic's own minimum for partial revision ids
 _GIT_TIMEOUT = 30.0
 
@@ -58,13 +44,15 @@ def new_revisions(project: Project, since: str) -> set[str]:
 
 
 def in_scope(findings: Iterable[Finding], new: set[str]) -> list[Finding]:
-    """Drop per-revision findings about revisions that are not new."""
+    """Drop findings about old revisions' own code (rules of revision scope); graph rules,
+    drift and a history that no longer applies are reported whatever revision they point at."""
+    from migguard.rules import revision_scoped
+
+    per_revision = revision_scoped()
     return [
         finding
         for finding in findings
-        if finding.rule not in PER_REVISION_RULES
-        or finding.revision is None
-        or finding.revision in new
+        if finding.rule not in per_revision or finding.revision is None or finding.revision in new
     ]
 
 

@@ -1,4 +1,4 @@
-"""Inline suppressions, the baseline file and per-rule severity overrides.
+"""Inline suppressions and the baseline file.
 
 ``# migguard: ignore[rule-id]`` on the reported line, or alone on the line directly above,
 silences that rule there (several ids separated by commas; ``ignore[*]`` or a bare
@@ -18,36 +18,14 @@ import json
 import re
 import tokenize
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from migguard import rules
+from migguard.checks.suppression import UNKNOWN_SUPPRESSION
 from migguard.errors import MigguardError
-from migguard.findings import RULES, Finding, Rule, Severity, register
-
-UNKNOWN_SUPPRESSION = register(
-    Rule(
-        id="unknown-suppression",
-        summary="a suppression comment names a rule id that does not exist",
-        severity=Severity.WARNING,
-        what=(
-            "Checks the rule ids in `# migguard: ignore[...]` and "
-            "`# migguard: ignore-file[...]` comments against migguard's rule registry."
-        ),
-        why=(
-            "A misspelt id suppresses nothing, so the finding it was meant for stays (or, "
-            "after a fix, a later finding of the real rule goes unnoticed behind a comment "
-            "that looks like it covers it)."
-        ),
-        example=(
-            "# migguard: ignore[index-names]\n"
-            'op.create_index("idx_users_email", "users", ["email"])'
-        ),
-        use_instead=(
-            '# migguard: ignore[index-name]\nop.create_index("idx_users_email", "users", ["email"])'
-        ),
-    )
-)
+from migguard.findings import Finding
 
 BASELINE_VERSION = 1
 
@@ -120,25 +98,8 @@ def unknown_rule_ids(suppression: Suppression) -> list[str]:
     """Ids the comment names that no registered rule has."""
     if suppression.rules is None:
         return []
-    unknown = sorted(r for r in suppression.rules if r not in RULES)
-    if unknown:
-        _load_all_rules()
-        unknown = [r for r in unknown if r not in RULES]
-    return unknown
-
-
-def _load_all_rules() -> None:
-    """Import every check module so the registry is complete before an id is called unknown."""
-    import importlib
-    import pkgutil
-
-    import migguard.checks
-
-    for module in pkgutil.iter_modules(migguard.checks.__path__):
-        try:
-            importlib.import_module(f"migguard.checks.{module.name}")
-        except Exception:  # a module that cannot import registers nothing; go on
-            continue
+    known = rules.load()
+    return sorted(r for r in suppression.rules if r not in known)
 
 
 def is_suppressed(finding: Finding, suppressions: Iterable[Suppression]) -> bool:
@@ -187,7 +148,7 @@ def apply_suppressions(
                 problems.append(
                     Finding(
                         rule=UNKNOWN_SUPPRESSION.id,
-                        message=f"unknown rule id {rule_id!r} in a migguard suppression comment",
+                        message=rules.unknown_id_message(rule_id, "a migguard suppression comment"),
                         path=relpath,
                         line=suppression.line,
                         hint="`migguard rule` lists the rule ids; fix the spelling or drop it",
@@ -254,6 +215,7 @@ def read_baseline(path: Path) -> Counter[tuple[str, str | None, str]]:
             f"baseline {path} has version {document.get('version')!r}, expected "
             f"{BASELINE_VERSION}; regenerate it with `migguard baseline`"
         )
+    known = rules.load()
     counted: Counter[tuple[str, str | None, str]] = Counter()
     for number, entry in enumerate(document["entries"], start=1):
         if (
@@ -264,6 +226,12 @@ def read_baseline(path: Path) -> Counter[tuple[str, str | None, str]]:
         ):
             raise MigguardError(
                 f"baseline {path}: entry {number} needs 'rule', 'path' and 'fingerprint'"
+            )
+        if entry["rule"] not in known:  # a hand edit, or a rule this version no longer has
+            where = f"baseline {path} (entry {number})"
+            raise MigguardError(
+                f"{rules.unknown_id_message(entry['rule'], where)} Regenerate it with "
+                "`migguard baseline`."
             )
         counted[(entry["rule"], entry["path"], entry["fingerprint"])] += 1
     return counted
@@ -280,23 +248,3 @@ def apply_baseline(findings: Iterable[Finding], path: Path) -> list[Finding]:
         else:
             kept.append(finding)
     return kept
-
-
-# --- severity -------------------------------------------------------------------------------
-
-
-def apply_severity_overrides(
-    findings: Iterable[Finding], overrides: Mapping[str, Severity]
-) -> list[Finding]:
-    """Findings with ``[tool.migguard.severity]`` applied: an exact rule id wins over a
-    ``prefix*`` pattern."""
-    result = []
-    for finding in findings:
-        severity = overrides.get(finding.rule)
-        if severity is None:
-            for pattern, level in overrides.items():
-                if pattern.endswith("*") and finding.rule.startswith(pattern[:-1]):
-                    severity = level
-                    break
-        result.append(finding.with_severity(Severity(severity)) if severity else finding)
-    return result

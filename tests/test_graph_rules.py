@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from migguard.checks import StaticContext, graph
 from migguard.config import Settings
-from migguard.findings import RULES, Severity
+from migguard.findings import Severity
 from migguard.project import load_project
+from migguard.rules import Needs, finalise, load
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -81,9 +82,9 @@ def alembic_heads(root: Path) -> set[str]:
     ],
 )
 def test_rules_are_registered_with_their_four_doc_parts(rule_id: str, severity: Severity) -> None:
-    rule = RULES[rule_id]
+    rule = load()[rule_id]
     assert rule.severity is severity
-    assert not rule.needs_database
+    assert rule.needs is Needs.STATIC
     for part in (rule.summary, rule.what, rule.why, rule.example, rule.use_instead):
         assert part.strip()
 
@@ -332,7 +333,7 @@ def test_placeholder_downgrade_is_reported_as_warning() -> None:
     findings, _ = run_check(FIXTURES / "missing_downgrade")
     [finding] = findings
     assert finding.rule == "missing-downgrade"
-    assert finding.effective_severity is Severity.WARNING
+    assert finalise([finding], {})[0].severity is Severity.WARNING
     assert finding.path == "migrations/versions/0002_add_email.py"
     assert finding.line == 22  # `def downgrade`
     assert finding.revision == "0002_add_email"

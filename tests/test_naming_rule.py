@@ -22,9 +22,10 @@ from migguard.checks.naming import (
 )
 from migguard.config import Settings
 from migguard.errors import MigguardError
-from migguard.findings import RULES, Finding, Severity
+from migguard.findings import Finding, Severity
 from migguard.naming_convention import effective_conventions
 from migguard.project import Project, RevisionFile, read_revision_file
+from migguard.rules import load
 
 CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -530,6 +531,6 @@ def test_a_bad_naming_setting_is_a_configuration_error(
 
 def test_both_rules_are_registered_as_warnings() -> None:
     for rule in (INDEX_NAME, CONSTRAINT_NAME):
-        assert RULES[rule.id] is rule
+        assert load()[rule.id] is rule
         assert rule.severity is Severity.WARNING
         assert all([rule.summary, rule.what, rule.why, rule.example, rule.use_instead])

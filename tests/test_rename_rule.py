@@ -18,8 +18,9 @@ from alembic.util import load_python_file
 
 from migguard.checks import rename
 from migguard.checks.rename import ColumnShape, find_renames, from_ops, from_source
-from migguard.findings import RULES, Severity
+from migguard.findings import Severity
 from migguard.project import RevisionFile, load_project, read_revision_file
+from migguard.rules import load
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -75,7 +76,7 @@ def record_upgrade(file: RevisionFile) -> list[tuple[object, int | None]]:
 
 
 def test_rule_is_registered_as_an_error_with_docs() -> None:
-    rule = RULES["rename-as-drop-add"]
+    rule = load()["rename-as-drop-add"]
     assert rule.severity is Severity.ERROR
     assert all(p.strip() for p in (rule.what, rule.why, rule.example, rule.use_instead))
 

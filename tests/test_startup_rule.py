@@ -10,8 +10,9 @@ import pytest
 from migguard.checks import StaticContext
 from migguard.checks.startup import CREATE_ALL_ON_STARTUP, check
 from migguard.config import Settings
-from migguard.findings import RULES, Finding, Severity
+from migguard.findings import Finding, Severity
 from migguard.project import Project
+from migguard.rules import Needs, finalise, load
 from migguard.sources import is_excluded, is_test_file
 
 
@@ -69,7 +70,7 @@ def test_run_sync_create_all_in_a_fastapi_lifespan_is_reported(tmp_path: Path) -
         "metadata.create_all reached from the FastAPI lifespan 'lifespan' in app/main.py"
     )
     assert "alembic upgrade head" in (finding.hint or "")
-    assert finding.effective_severity is Severity.ERROR
+    assert finalise([finding], {})[0].severity is Severity.ERROR
 
 
 def test_a_lifespan_with_another_name_passed_to_fastapi_is_reported(tmp_path: Path) -> None:
@@ -348,8 +349,8 @@ def test_test_files_are_recognised_by_name(relpath: str, expected: bool) -> None
 
 
 def test_the_rule_is_registered_with_its_documentation() -> None:
-    rule = RULES["create-all-on-startup"]
+    rule = load()["create-all-on-startup"]
     assert rule is CREATE_ALL_ON_STARTUP
     assert rule.severity is Severity.ERROR
     assert all([rule.summary, rule.what, rule.why, rule.example, rule.use_instead])
-    assert not rule.needs_database
+    assert rule.needs is Needs.STATIC

@@ -9,10 +9,10 @@ import pytest
 
 import migguard.checks.naming  # noqa: F401 - registers index-name / constraint-name
 from migguard.errors import MigguardError
-from migguard.findings import RULES, Finding, Severity
+from migguard.findings import Finding, Severity
+from migguard.rules import finalise, load
 from migguard.suppress import (
     apply_baseline,
-    apply_severity_overrides,
     apply_suppressions,
     parse_suppressions,
     write_baseline,
@@ -122,8 +122,8 @@ def test_an_unknown_rule_id_is_reported_where_the_comment_is(tmp_path: Path) -> 
     assert problem.rule == "unknown-suppression"
     assert (problem.path, problem.line) == (REVISION, 2)
     assert "'no-such-rule'" in problem.message
-    assert problem.effective_severity is Severity.WARNING
-    assert "unknown-suppression" in RULES
+    assert finalise([problem], {})[0].severity is Severity.WARNING
+    assert "unknown-suppression" in load()
 
 
 def test_scanned_files_are_checked_for_unknown_ids_without_findings(tmp_path: Path) -> None:
@@ -228,9 +228,9 @@ def test_a_missing_or_corrupt_baseline_is_a_clear_error(
 def test_severity_overrides_change_only_the_named_rules() -> None:
     index = index_name_at(1)
     drift = Finding(rule="drift", message="m")
-    result = apply_severity_overrides([index, drift], {"index-name": Severity.ERROR})
-    assert result[0].effective_severity is Severity.ERROR
-    assert result[1] == drift and result[1].severity is None
+    result = finalise([index, drift], {"index-name": Severity.ERROR})
+    assert result[0].severity is Severity.ERROR  # index-name is a warning by default
+    assert result[1] == drift.with_severity(Severity.ERROR)  # drift's default
 
 
 def test_an_exact_override_wins_over_a_prefix_pattern() -> None:
@@ -239,5 +239,5 @@ def test_an_exact_override_wins_over_a_prefix_pattern() -> None:
         Finding(rule="downgrade-mismatch", message="m"),
     ]
     overrides = {"downgrade-*": Severity.WARNING, "downgrade-fails": Severity.ERROR}
-    result = apply_severity_overrides(findings, overrides)
+    result = finalise(findings, overrides)
     assert [f.effective_severity for f in result] == [Severity.ERROR, Severity.WARNING]

@@ -14,10 +14,12 @@ import textwrap
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from migguard.findings import Finding, Rule, Severity, register
+from migguard.findings import Finding, Severity
 from migguard.locate import find_quoted_name, find_table
+from migguard.rules import Needs, Phase, Rule, Scope, produces, register
 
 if TYPE_CHECKING:
+    from migguard.checks import RunContext
     from migguard.project import Project
     from migguard.runner import RunResult
     from migguard.schema import Difference
@@ -25,6 +27,9 @@ if TYPE_CHECKING:
 DRIFT = register(
     Rule(
         id="drift",
+        family="drift",
+        scope=Scope.PROJECT,
+        needs=Needs.DATABASE,
         summary="models and migrations disagree: autogenerate would write a new revision",
         severity=Severity.ERROR,
         what="Upgrades a throwaway database to head and runs Alembic's autogenerate "
@@ -33,12 +38,14 @@ DRIFT = register(
         "production database does not have.",
         example="class Book(Base):\n    isbn: Mapped[str]  # no revision adds books.isbn",
         use_instead='alembic revision --autogenerate -m "add books.isbn"  # and review it',
-        needs_database=True,
     )
 )
 SCHEMA_MISMATCH = register(
     Rule(
         id="schema-mismatch",
+        family="drift",
+        scope=Scope.PROJECT,
+        needs=Needs.DATABASE,
         summary="the schema the migrations build differs from the one the models create",
         severity=Severity.ERROR,
         what="Creates the models with metadata.create_all in a second throwaway database and "
@@ -49,9 +56,22 @@ SCHEMA_MISMATCH = register(
         example='status = mapped_column(Enum("draft", "published", "archived", '
         'name="book_status"))\n# the migration created book_status with only two labels',
         use_instead="op.execute(\"ALTER TYPE book_status ADD VALUE 'archived'\")",
-        needs_database=True,
     )
 )
+
+
+@produces(Phase.RUN, DRIFT, SCHEMA_MISMATCH)
+def after_run(run: RunContext) -> list[Finding]:
+    """Both compare at head: nothing to say when the history stopped before it, or when
+    env.py gives no models to compare with."""
+    result = run.result
+    if not result.reached_head:
+        return []
+    if result.target_metadata is None:
+        run.notes.append("env.py passes no target_metadata: drift and schema-mismatch were skipped")
+        return []
+    findings = check_drift(result, run.project)
+    return findings + check_schema_mismatch(run.models_differences(), result, run.project)
 
 
 def check_drift(result: RunResult, project: Project) -> list[Finding]:

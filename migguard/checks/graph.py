@@ -18,7 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from migguard.findings import Finding, Rule, Severity, register
+from migguard.findings import Finding, Severity
+from migguard.rules import Needs, Phase, Rule, Scope, produces, register
 
 if TYPE_CHECKING:
     from migguard.checks import StaticContext
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 MULTIPLE_HEADS = register(
     Rule(
         id="multiple-heads",
+        family="graph",
+        scope=Scope.PROJECT,
+        needs=Needs.STATIC,
         summary="the revision graph has more than one head",
         severity=Severity.ERROR,
         what=(
@@ -54,6 +58,9 @@ MULTIPLE_HEADS = register(
 BROKEN_GRAPH = register(
     Rule(
         id="broken-graph",
+        family="graph",
+        scope=Scope.PROJECT,
+        needs=Needs.STATIC,
         summary="a revision names a missing or cyclic parent, or a revision id is unusable",
         severity=Severity.ERROR,
         what=(
@@ -75,6 +82,9 @@ BROKEN_GRAPH = register(
 MISSING_DOWNGRADE = register(
     Rule(
         id="missing-downgrade",
+        family="graph",
+        scope=Scope.REVISION,
+        needs=Needs.STATIC,
         summary="downgrade() is missing, empty, or only raises",
         severity=Severity.WARNING,
         what=(
@@ -104,6 +114,7 @@ MISSING_DOWNGRADE = register(
 _ILLEGAL_ID_CHARS = frozenset("@-+:")
 
 
+@produces(Phase.SOURCES, MULTIPLE_HEADS, BROKEN_GRAPH, MISSING_DOWNGRADE)
 def check(ctx: StaticContext) -> list[Finding]:
     """All three rules over the project's revision files (parsed, never imported)."""
     files = ctx.project.revision_files()

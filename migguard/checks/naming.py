@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from migguard.errors import MigguardError
-from migguard.findings import Finding, Rule, Severity, register
+from migguard.findings import Finding, Severity
 from migguard.naming_convention import (
     KIND_LABELS,
     KINDS,
@@ -43,15 +43,19 @@ from migguard.naming_convention import (
     tokens,
     validate,
 )
+from migguard.rules import Needs, Phase, Rule, Scope, produces, register
 
 if TYPE_CHECKING:
-    from migguard.checks import StaticContext
+    from migguard.checks import RunContext, StaticContext
     from migguard.checks.startup import SourceFile
     from migguard.project import RevisionFile
 
 INDEX_NAME = register(
     Rule(
         id="index-name",
+        family="naming",
+        scope=Scope.REVISION,
+        needs=Needs.STATIC,
         summary="an index name does not follow the naming convention",
         severity=Severity.WARNING,
         what=(
@@ -74,6 +78,9 @@ INDEX_NAME = register(
 CONSTRAINT_NAME = register(
     Rule(
         id="constraint-name",
+        family="naming",
+        scope=Scope.REVISION,
+        needs=Needs.STATIC,
         summary="a constraint is unnamed or its name does not follow the naming convention",
         severity=Severity.WARNING,
         what=(
@@ -122,6 +129,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 _FINAL_NAME_CALLS = ("f", "conv")
 
 
+@produces(Phase.SOURCES, INDEX_NAME, CONSTRAINT_NAME)
 def check(ctx: StaticContext) -> list[Finding]:
     """Naming findings for the model metadata (when known) and for the revision files.
 
@@ -147,6 +155,14 @@ def check(ctx: StaticContext) -> list[Finding]:
     for revision in ctx.project.revision_files():
         findings.extend(check_revision(revision, conventions, runtime))
     return findings
+
+
+@produces(Phase.RUN, INDEX_NAME, CONSTRAINT_NAME)
+def after_run(run: RunContext) -> list[Finding]:
+    """The models, once the run has the metadata env.py hands to Alembic."""
+    if run.result.target_metadata is None:
+        return []
+    return check_metadata(run.static_context(run.result.target_metadata))
 
 
 def check_metadata(ctx: StaticContext) -> list[Finding]:

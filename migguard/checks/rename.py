@@ -19,14 +19,19 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from migguard.findings import Finding, Rule, Severity, register
+from migguard.findings import Finding, Severity
+from migguard.rules import Needs, Phase, Rule, Scope, produces, register
 
 if TYPE_CHECKING:
+    from migguard.checks import RunContext, StaticContext
     from migguard.project import RevisionFile
 
 RENAME_AS_DROP_ADD = register(
     Rule(
         id="rename-as-drop-add",
+        family="rename",
+        scope=Scope.REVISION,
+        needs=Needs.STATIC,
         summary="a revision drops a column or table and adds one of the same shape",
         severity=Severity.ERROR,
         what=(
@@ -275,6 +280,15 @@ def drift_renames(upgrade_ops: Any) -> list[str]:
 # --- runtime: Alembic operation objects -----------------------------------------------------
 
 
+@produces(Phase.RUN, RENAME_AS_DROP_ADD)
+def after_run(run: RunContext) -> list[Finding]:
+    """Renames among the operations each upgrade invoked (the recorded ops)."""
+    findings: list[Finding] = []
+    for revision, recorded in run.result.recorded_ops.items():
+        findings += from_ops(revision, run.result.paths.get(revision, ""), recorded)
+    return findings
+
+
 def from_ops(revision: str, relpath: str, ops: list[tuple[object, int | None]]) -> list[Finding]:
     """Renames among the operations one upgrade invoked, each with its line in the revision.
 
@@ -337,6 +351,15 @@ def _runtime_family(type_: object) -> str | None:
 
 
 # --- static: the revision file's source -----------------------------------------------------
+
+
+@produces(Phase.STATIC_READING, RENAME_AS_DROP_ADD)
+def static_reading(ctx: StaticContext) -> list[Finding]:
+    """Without a run (``--static``), renames read from each revision's source."""
+    findings: list[Finding] = []
+    for revision_file in ctx.project.revision_files():
+        findings += from_source(revision_file)
+    return findings
 
 
 def from_source(revision_file: RevisionFile) -> list[Finding]:

@@ -10,15 +10,20 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
-from migguard.findings import Finding, Rule, Severity, register
+from migguard.findings import Finding, Severity
+from migguard.rules import Needs, Phase, Rule, Scope, produces, register
 
 if TYPE_CHECKING:
+    from migguard.checks import RunContext
     from migguard.project import Project
     from migguard.runner import RunResult
 
 UPGRADE_FAILS = register(
     Rule(
         id="upgrade-fails",
+        family="round-trip",
+        scope=Scope.PROJECT,
+        needs=Needs.DATABASE,
         summary="a revision's upgrade raises on a fresh database",
         severity=Severity.ERROR,
         what="Runs every revision's upgrade() in order on a throwaway database and reports the "
@@ -28,12 +33,14 @@ UPGRADE_FAILS = register(
         "nullable=False))  # table has rows: NOT NULL without default fails",
         use_instead='def upgrade():\n    op.add_column("books", sa.Column("isbn", sa.String(13), '
         'nullable=False, server_default=""))',
-        needs_database=True,
     )
 )
 DOWNGRADE_FAILS = register(
     Rule(
         id="downgrade-fails",
+        family="round-trip",
+        scope=Scope.REVISION,
+        needs=Needs.DATABASE,
         summary="a revision's downgrade raises right after its upgrade",
         severity=Severity.ERROR,
         what="Runs each revision's downgrade() right after its upgrade() and reports errors.",
@@ -42,12 +49,14 @@ DOWNGRADE_FAILS = register(
         example='def downgrade():\n    op.drop_index("ix_books_title")  # wrong name / table',
         use_instead="def downgrade():\n"
         '    op.drop_index(op.f("ix_books_title"), table_name="books")',
-        needs_database=True,
     )
 )
 DOWNGRADE_MISMATCH = register(
     Rule(
         id="downgrade-mismatch",
+        family="round-trip",
+        scope=Scope.REVISION,
+        needs=Needs.DATABASE,
         summary="upgrade + downgrade does not return the schema to where it was",
         severity=Severity.ERROR,
         what="Compares a catalog snapshot before a revision's upgrade with one after its "
@@ -61,9 +70,13 @@ DOWNGRADE_MISMATCH = register(
         "but an enum type would not",
         use_instead='def downgrade():\n    op.drop_index("ix_books_isbn", table_name="books")\n'
         '    op.drop_column("books", "isbn")',
-        needs_database=True,
     )
 )
+
+
+@produces(Phase.RUN, UPGRADE_FAILS, DOWNGRADE_FAILS, DOWNGRADE_MISMATCH)
+def after_run(run: RunContext) -> list[Finding]:
+    return check(run.result, run.project)
 
 
 def check(result: RunResult, project: Project) -> list[Finding]:

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from migguard.findings import Finding, Rule, Severity, register
+from migguard.findings import Finding, Severity
+from migguard.rules import Needs, Phase, Rule, Scope, produces, register
 from migguard.sources import walk_python_files
 
 if TYPE_CHECKING:
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 CREATE_ALL_ON_STARTUP = register(
     Rule(
         id="create-all-on-startup",
+        family="startup",
+        scope=Scope.PROJECT,
+        needs=Needs.STATIC,
         summary="metadata.create_all runs when the application starts",
         severity=Severity.ERROR,
         what=(
@@ -161,6 +165,7 @@ def _module_name(relpath: str) -> str:
 # --- the rule -------------------------------------------------------------------------------
 
 
+@produces(Phase.SOURCES, CREATE_ALL_ON_STARTUP)
 def check(ctx: StaticContext) -> list[Finding]:
     """Findings for every ``create_all`` reference reachable from start-up."""
     if not project_sources(ctx, containing=("create_all",)):

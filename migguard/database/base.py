@@ -179,11 +179,3 @@ def alarm_deferred() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-@contextmanager
-def closing_server(server: Server) -> Iterator[Server]:
-    try:
-        yield server
-    finally:
-        server.drop_databases()

@@ -1,4 +1,4 @@
-"""The JSON contract of DESIGN.md: stable keys, version 1, nothing else on stdout."""
+"""The JSON contract (README, "Output"): stable keys, version 1, nothing else on stdout."""
 
 from __future__ import annotations
 

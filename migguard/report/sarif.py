@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from migguard import __version__
-from migguard.findings import Rule, Severity, load_all_rules
+from migguard.findings import Severity
 from migguard.report.location import finding_path, project_root, relative_to_repository
 from migguard.report.location import repository_root as find_repository_root
+from migguard.rules import Rule, load
 
 if TYPE_CHECKING:
     from migguard.engine import Report
@@ -42,7 +43,7 @@ def render(report: Report, *, color: bool = False) -> str:
 def as_sarif(report: Report) -> dict[str, Any]:
     """The whole SARIF log: one run, every rule, one result per finding."""
     repository = find_repository_root(report.root)
-    rules = sorted(load_all_rules().values(), key=lambda rule: rule.id)
+    rules = sorted(load().values(), key=lambda rule: rule.id)
     descriptors = [rule_descriptor(rule) for rule in rules]
     index = {rule.id: position for position, rule in enumerate(rules)}
     for finding in report.findings:
@@ -78,7 +79,7 @@ def rule_descriptor(rule: Rule) -> dict[str, Any]:
         "helpUri": f"{INFORMATION_URI}#rules",
         "defaultConfiguration": {"level": _LEVELS[rule.severity]},
         "properties": {
-            "tags": ["migrations", "alembic", "database" if rule.needs_database else "static"],
+            "tags": ["migrations", "alembic", rule.needs.value],
         },
     }
 

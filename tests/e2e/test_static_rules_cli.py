@@ -1,7 +1,7 @@
 """Static rules through the real CLI: `migguard check --static --format json FIXTURE`.
 
 Covers multiple-heads, broken-graph, missing-downgrade and rename-as-drop-add against the JSON
-contract in DESIGN.md: exit 1 for an error-level finding, 0 for warnings only or none.
+contract in the README: exit 1 for an error-level finding, 0 for warnings only or none.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Static rules through the real CLI, part 2: create-all-on-startup, index-name,
 constraint-name, suppressions and the baseline.
 
-`migguard check --static --format json FIXTURE` in a subprocess, against the JSON contract in
-DESIGN.md: exit 1 for an error-level finding, 0 for warnings only or none. These fixtures are
+`migguard check --static --format json FIXTURE` in a subprocess, against the README's JSON
+contract: exit 1 for an error-level finding, 0 for warnings only or none. These fixtures are
 otherwise clean, so each test states the complete list of findings.
 """
 
