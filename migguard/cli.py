@@ -282,9 +282,8 @@ def rules(markdown: bool) -> None:
         click.echo(registry.table())
         return
     for found in sorted(registry.load().values(), key=lambda r: r.id):
-        click.echo(
-            f"{found.id:<24} {found.severity.value:<8} {found.needs.value:<9} {found.summary}"
-        )
+        columns = f"{found.id:<27} {found.severity.value:<8} {found.needs.value:<9}"
+        click.echo(f"{columns} {found.scope.value:<8} {found.summary}")
 
 
 @cli.command()
@@ -298,6 +297,7 @@ def rule(rule_id: str) -> None:
         _fail(registry.unknown_id_message(rule_id))
         sys.exit(EXIT_ERROR)
     click.echo(f"# {found.id} ({found.severity.value})\n\n{found.summary}\n")
+    click.echo(f"needs: {found.needs.value}; scope: {found.scope.value}; family: {found.family}\n")
     click.echo(f"## What it does\n{found.what}\n\n## Why is this bad?\n{found.why}\n")
     click.echo(f"## Example\n```python\n{found.example}\n```\n")
     click.echo(f"## Use instead\n```python\n{found.use_instead}\n```")

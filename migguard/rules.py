@@ -232,9 +232,8 @@ def _override(rule_id: str, overrides: Mapping[str, Severity]) -> Severity | Non
 
 def table() -> str:
     """README's rule table, generated from the registry so that the two cannot drift apart."""
-    lines = ["| id | severity | needs | what |", "|---|---|---|---|"]
+    lines = ["| id | severity | needs | scope | what |", "|---|---|---|---|---|"]
     for rule in sorted(load().values(), key=lambda r: r.id):
-        lines.append(
-            f"| `{rule.id}` | {rule.severity.value} | {rule.needs.value} | {rule.summary} |"
-        )
+        cells = [f"`{rule.id}`", rule.severity.value, rule.needs.value, rule.scope.value]
+        lines.append(f"| {' | '.join(cells)} | {rule.summary} |")
     return "\n".join(lines)

@@ -159,3 +159,14 @@ def test_migguard_rule_with_a_misspelt_id_names_the_closest() -> None:
     assert (
         one_line_error(result) == "migguard: error: unknown rule id 'drfit'; did you mean 'drift'?"
     )
+
+
+def test_migguard_rules_shows_what_each_rule_needs_and_its_scope() -> None:
+    listing = run_cli("rules")
+    assert listing.code == 0, listing.stderr
+    rows = {line.split()[0]: line.split()[1:4] for line in listing.stdout.splitlines()}
+    assert rows["downgrade-fails"] == ["error", "database", "revision"]
+    assert rows["multiple-heads"] == ["error", "static", "project"]
+    explained = run_cli("rule", "downgrade-fails")
+    assert explained.code == 0, explained.stderr
+    assert "needs: database; scope: revision; family: round-trip" in explained.stdout
