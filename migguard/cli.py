@@ -199,8 +199,8 @@ def check(
     "-o",
     "--output",
     type=click.Path(path_type=Path),
-    default=Path(".migguard-baseline.json"),
-    show_default=True,
+    default=None,
+    help="Baseline file to write (default: [tool.migguard] baseline, else .migguard-baseline.json)",
 )
 @click.option("--static", is_flag=True, default=False)
 @click.option("--db", type=click.Choice(PROVIDERS), default=None)
@@ -209,13 +209,17 @@ def check(
 def baseline(
     path: Path,
     config_file: Path | None,
-    output: Path,
+    output: Path | None,
     static: bool,
     db: str | None,
     database_url: str | None,
     verbose: bool,
 ) -> None:
-    """Record the current findings so that only new ones fail from now on."""
+    """Record the current findings so that only new ones fail from now on.
+
+    The way to adopt migguard on a project whose history already has findings (unnamed
+    constraints, downgrades never written): they are recorded, not fixed, and every later
+    check reports only what is new."""
 
     def body() -> int:
         from migguard.engine import check as run_check
@@ -230,10 +234,19 @@ def baseline(
                 "database_url": database_url,
             },
         )
+        target = output or settings.baseline or Path(".migguard-baseline.json")
+        configured = settings.baseline is not None and target == settings.baseline
         settings.baseline = None
         report = run_check(path, settings)
-        write_baseline(report.findings, output)
-        click.echo(f"wrote {len(report.findings)} finding(s) to {output}")
+        write_baseline(report.findings, target)
+        use = (
+            "migguard check reads it ([tool.migguard] baseline)"
+            if configured
+            else f'pass --baseline {target}, or set baseline = "{target}" in [tool.migguard]'
+        )
+        click.echo(
+            f"wrote {len(report.findings)} finding(s) to {target}; only new ones fail: {use}"
+        )
         return EXIT_CLEAN
 
     sys.exit(_run_guarded(verbose, body))

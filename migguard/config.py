@@ -117,6 +117,9 @@ def load_settings(path: Path, cli: dict[str, Any]) -> Settings:
         values[key] = value
     if "config" in values:
         values["config_file"] = Path(str(values.pop("config")))
+    if source is not None and isinstance(values.get("baseline"), str):
+        # a baseline committed beside pyproject.toml, wherever migguard runs from
+        values["baseline"] = source.parent / values["baseline"]
     _validate_file_rule_ids(values, source)
     for key, value in cli.items():
         if value is None or value == ():

@@ -27,16 +27,24 @@ KIND_LABELS = {
     "pk": "primary key",
 }
 
-DEFAULT_CONVENTIONS: Mapping[str, str] = {
+# What ``MetaData().naming_convention`` is when the project sets none, and so the only kind
+# checked without a declared convention: the names ``index=True`` and ``op.f`` give.
+SQLALCHEMY_DEFAULT_CONVENTION: Mapping[str, str] = {"ix": "ix_%(column_0_label)s"}
+
+# Index names that also pass under SQLAlchemy's default: the table and every column, the
+# name autogenerate and most hand-written multi-column indexes use.
+INDEX_NAME_ALTERNATIVE = "ix_%(table_name)s_%(column_0_N_name)s"
+
+# The convention SQLAlchemy's documentation recommends, per kind: what
+# ``[tool.migguard.naming] <kind> = "recommended"`` opts in to.
+RECOMMENDED = "recommended"
+RECOMMENDED_CONVENTIONS: Mapping[str, str] = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
     "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-# What ``MetaData().naming_convention`` is when the project sets none.
-SQLALCHEMY_DEFAULT_CONVENTION: Mapping[str, str] = {"ix": "ix_%(column_0_label)s"}
 
 POSTGRESQL_MAX_IDENTIFIER_LENGTH = 63
 
@@ -82,11 +90,8 @@ class NameParts:
 
 
 def conventions_from_metadata(naming_convention: Mapping[Any, Any] | None) -> dict[str, str]:
-    """The per-kind templates a project's ``MetaData(naming_convention=...)`` chose.
-
-    SQLAlchemy's own default (``{"ix": "ix_%(column_0_label)s"}``) counts as no convention:
-    the project did not choose it, so migguard's defaults stay in force.
-    """
+    """The per-kind templates a project's ``MetaData(naming_convention=...)`` declares
+    (SQLAlchemy's own default, ``{"ix": "ix_%(column_0_label)s"}``, declares no kind)."""
     if not naming_convention or dict(naming_convention) == dict(SQLALCHEMY_DEFAULT_CONVENTION):
         return {}
     return templates_by_kind(naming_convention)
@@ -120,11 +125,14 @@ def effective_conventions(
     metadata_conventions: Mapping[str, str] | None = None,
     overrides: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """migguard's defaults, replaced per kind by the project's metadata, then by explicit
-    ``[tool.migguard.naming]`` settings."""
-    result = dict(DEFAULT_CONVENTIONS)
+    """The kinds whose names are checked, each with its template: SQLAlchemy's index default,
+    replaced or joined per kind by the project's declared convention, then by explicit
+    ``[tool.migguard.naming]`` settings. A constraint kind that neither declares is not
+    checked: a project that chose no convention for it has none to follow."""
+    result = dict(SQLALCHEMY_DEFAULT_CONVENTION)
     result.update(metadata_conventions or {})
-    result.update(overrides or {})
+    for kind, template in (overrides or {}).items():
+        result[kind] = RECOMMENDED_CONVENTIONS[kind] if template == RECOMMENDED else template
     return result
 
 

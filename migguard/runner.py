@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from alembic.runtime.migration import MigrationContext
     from alembic.script import Script, ScriptDirectory
 
+    from migguard.ops import Op
     from migguard.project import Project
     from migguard.schema import Difference, Snapshot
 
@@ -62,7 +63,7 @@ class RunResult:
     checked: list[str] = field(default_factory=list)
     failures: list[StepFailure] = field(default_factory=list)
     round_trips: list[RoundTrip] = field(default_factory=list)
-    recorded_ops: dict[str, list[tuple[Any, int | None]]] = field(default_factory=dict)
+    recorded_ops: dict[str, list[Op]] = field(default_factory=dict)  # per upgrade, in order
     target_metadata: Any = None
     context_opts: dict[str, Any] = field(default_factory=dict)
     reached_head: bool = False
@@ -639,7 +640,7 @@ def _is_connection_failure(exc: BaseException) -> bool:
 class _Recorder:
     """Operations invoked by revisions, with the revision-file line that invoked them."""
 
-    current: list[tuple[Any, int | None]] | None = None
+    current: list[Op] | None = None
     paths: set[str] = set()
 
 
@@ -647,13 +648,17 @@ class _Recorder:
 def _recording_ops(result: RunResult, ordered: list[Script]) -> Iterator[None]:
     from alembic.operations.base import AbstractOperations
 
+    from migguard import ops
+
     _Recorder.paths = {os.path.realpath(sc.path) for sc in ordered}
     _realpath.cache_clear()  # files may have moved since a previous run in this process
     original = AbstractOperations.invoke
 
     def invoke(self: Any, operation: Any) -> Any:
         if _Recorder.current is not None:
-            _Recorder.current.append((operation, _caller_line()))
+            # a drop is recorded with the dropped columns' types, read before they are gone
+            records = ops.observe(operation, self.migration_context, _caller_line())
+            _Recorder.current.extend(records)
         return original(self, operation)
 
     AbstractOperations.invoke = invoke  # type: ignore[method-assign]

@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import AddConstraint, CreateIndex
 
 from migguard.naming_convention import (
-    DEFAULT_CONVENTIONS,
+    RECOMMENDED_CONVENTIONS,
     ConventionError,
     MissingPart,
     NameParts,
@@ -30,7 +30,7 @@ BOOKS_TITLE = NameParts(table="books", columns=("title",))
 
 def test_default_index_convention_is_table_then_every_column() -> None:
     parts = NameParts(table="books", columns=("author_id", "title"))
-    assert render(DEFAULT_CONVENTIONS["ix"], parts) == "ix_books_author_id_title"
+    assert render(RECOMMENDED_CONVENTIONS["ix"], parts) == "ix_books_author_id_title"
 
 
 def test_column_0N_name_joins_columns_without_a_separator() -> None:
@@ -66,7 +66,7 @@ def test_foreign_key_tokens_name_the_referred_table_and_columns() -> None:
         referred_table="authors",
         referred_columns=("id",),
     )
-    assert render(DEFAULT_CONVENTIONS["fk"], parts) == "fk_books_author_id_authors"
+    assert render(RECOMMENDED_CONVENTIONS["fk"], parts) == "fk_books_author_id_authors"
     assert render("fk_%(referred_column_0_name)s", parts) == "fk_id"
     assert render("fk_%(referred_column_0_N_name)s", parts) == "fk_id"
 
@@ -81,20 +81,20 @@ def test_a_name_longer_than_63_characters_is_cut_and_hashed_like_sqlalchemy() ->
 
 def test_follows_accepts_the_full_name_and_the_truncated_one() -> None:
     parts = NameParts(table="t" * 40, columns=("c" * 40,))
-    full = render(DEFAULT_CONVENTIONS["ix"], parts)
-    assert follows(full, DEFAULT_CONVENTIONS["ix"], parts)
-    assert follows(truncate(full), DEFAULT_CONVENTIONS["ix"], parts)
-    assert expected_name(DEFAULT_CONVENTIONS["ix"], parts) == truncate(full)
-    assert not follows(full[:63], DEFAULT_CONVENTIONS["ix"], parts)
+    full = render(RECOMMENDED_CONVENTIONS["ix"], parts)
+    assert follows(full, RECOMMENDED_CONVENTIONS["ix"], parts)
+    assert follows(truncate(full), RECOMMENDED_CONVENTIONS["ix"], parts)
+    assert expected_name(RECOMMENDED_CONVENTIONS["ix"], parts) == truncate(full)
+    assert not follows(full[:63], RECOMMENDED_CONVENTIONS["ix"], parts)
 
 
 def test_follows_rejects_a_hand_written_index_name() -> None:
-    assert not follows("idx_books_title", DEFAULT_CONVENTIONS["ix"], BOOKS_TITLE)
-    assert follows("ix_books_title", DEFAULT_CONVENTIONS["ix"], BOOKS_TITLE)
+    assert not follows("idx_books_title", RECOMMENDED_CONVENTIONS["ix"], BOOKS_TITLE)
+    assert follows("ix_books_title", RECOMMENDED_CONVENTIONS["ix"], BOOKS_TITLE)
 
 
 def test_constraint_name_token_accepts_any_name_of_the_right_shape() -> None:
-    template = DEFAULT_CONVENTIONS["ck"]
+    template = RECOMMENDED_CONVENTIONS["ck"]
     assert follows("ck_books_positive_price", template, BOOKS_TITLE)
     assert follows("ck_books_x", template, BOOKS_TITLE)
     assert not follows("ck_books_", template, BOOKS_TITLE)
@@ -106,7 +106,7 @@ def test_constraint_name_token_accepts_any_name_of_the_right_shape() -> None:
 
 
 def test_constraint_name_token_accepts_a_truncated_long_name() -> None:
-    template = DEFAULT_CONVENTIONS["ck"]
+    template = RECOMMENDED_CONVENTIONS["ck"]
     name = truncate("ck_books_" + "very_long_condition_" * 4)
     assert follows(name, template, BOOKS_TITLE)
 
@@ -122,12 +122,12 @@ def test_unknown_tokens_are_a_convention_error() -> None:
 def test_unknown_columns_are_a_missing_part_not_a_wrong_name() -> None:
     expression_index = NameParts(table="users", columns=None)
     with pytest.raises(MissingPart):
-        render(DEFAULT_CONVENTIONS["ix"], expression_index)
+        render(RECOMMENDED_CONVENTIONS["ix"], expression_index)
     assert render("pk_%(table_name)s", expression_index) == "pk_users"
 
 
 def test_tokens_lists_the_tokens_in_order() -> None:
-    assert tokens(DEFAULT_CONVENTIONS["fk"]) == [
+    assert tokens(RECOMMENDED_CONVENTIONS["fk"]) == [
         "table_name",
         "column_0_N_name",
         "referred_table_name",
@@ -143,9 +143,18 @@ def test_sqlalchemy_default_convention_counts_as_no_project_convention() -> None
 def test_project_convention_replaces_the_defaults_for_the_kinds_it_defines() -> None:
     metadata = sa.MetaData(naming_convention={"ix": "%(column_0_label)s_idx"})
     project = conventions_from_metadata(metadata.naming_convention)
-    result = effective_conventions(project)
-    assert result["ix"] == "%(column_0_label)s_idx"
-    assert result["uq"] == DEFAULT_CONVENTIONS["uq"]
+    assert effective_conventions(project) == {"ix": "%(column_0_label)s_idx"}
+
+
+def test_without_a_declared_convention_only_index_names_are_checked() -> None:
+    assert effective_conventions() == {"ix": "ix_%(column_0_label)s"}
+    declared = conventions_from_metadata({"ix": "ix_%(column_0_label)s", "uq": "uq_%(table_name)s"})
+    assert effective_conventions(declared) == {
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s",
+    }
+    opted_in = effective_conventions(overrides={"fk": "recommended"})
+    assert opted_in["fk"] == RECOMMENDED_CONVENTIONS["fk"]
 
 
 def test_explicit_settings_win_over_the_project_convention() -> None:
@@ -209,7 +218,7 @@ def test_index_names_match_sqlalchemy_including_truncation(
     columns=st.lists(identifiers, min_size=1, max_size=2, unique=True),
 )
 def test_foreign_key_names_match_sqlalchemy(table: str, referred: str, columns: list[str]) -> None:
-    template = DEFAULT_CONVENTIONS["fk"]
+    template = RECOMMENDED_CONVENTIONS["fk"]
     metadata = sa.MetaData(naming_convention={"fk": template})
     sa.Table(referred + "_r", metadata, *(sa.Column(c, sa.Integer) for c in columns))
     t = sa.Table(table + "_t", metadata, *(sa.Column(c, sa.Integer) for c in columns))

@@ -23,7 +23,7 @@ from migguard.checks.naming import (
 from migguard.config import Settings
 from migguard.errors import MigguardError
 from migguard.findings import Finding, Severity
-from migguard.naming_convention import effective_conventions
+from migguard.naming_convention import RECOMMENDED_CONVENTIONS, effective_conventions
 from migguard.project import Project, RevisionFile, read_revision_file
 from migguard.rules import load
 
@@ -62,9 +62,7 @@ def test_an_explicit_index_name_off_the_default_convention_is_reported() -> None
     assert finding.message == (
         "index name 'idx_users_email' does not follow the convention: expected 'ix_users_email'"
     )
-    assert finding.hint == (
-        "name it 'ix_users_email' (convention 'ix_%(table_name)s_%(column_0_N_name)s')"
-    )
+    assert finding.hint == "name it 'ix_users_email' (convention 'ix_%(column_0_label)s')"
     assert (finding.path, finding.line, finding.revision) == (None, None, None)
 
 
@@ -89,7 +87,34 @@ def test_index_true_on_a_default_metadata_is_compliant() -> None:
     assert metadata_findings(metadata) == []
 
 
-def test_unnamed_unique_and_foreign_key_without_a_convention_are_reported() -> None:
+def test_without_a_convention_constraints_are_not_judged() -> None:
+    metadata = sa.MetaData()
+    sa.Table("orgs", metadata, sa.Column("id", sa.Integer, primary_key=True))
+    sa.Table(
+        "experiments",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("email", sa.String, unique=True),
+        sa.Column("org_id", sa.ForeignKey("orgs.id")),
+        sa.CheckConstraint("id > 0", name="experiments_lifecycle_stage"),
+        sa.Index("ix_experiments_email_org_id", "email", "org_id"),
+    )
+    assert metadata_findings(metadata) == []
+
+
+def test_the_author_part_of_a_name_is_not_prefixed_twice() -> None:
+    metadata = sa.MetaData()
+    sa.Table(
+        "experiments",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.CheckConstraint("id > 0", name="experiments_lifecycle_stage"),
+    )
+    [finding] = metadata_findings(metadata, {"ck": "recommended"})
+    assert finding.message.endswith("expected 'ck_experiments_lifecycle_stage'")
+
+
+def test_unnamed_unique_and_foreign_key_are_reported_once_opted_in() -> None:
     metadata = sa.MetaData()
     sa.Table("orgs", metadata, sa.Column("id", sa.Integer, primary_key=True))
     sa.Table(
@@ -99,7 +124,7 @@ def test_unnamed_unique_and_foreign_key_without_a_convention_are_reported() -> N
         sa.Column("email", sa.String, unique=True),
         sa.Column("org_id", sa.ForeignKey("orgs.id")),
     )
-    assert messages(metadata_findings(metadata)) == [
+    assert messages(metadata_findings(metadata, {"uq": "recommended", "fk": "recommended"})) == [
         (
             "constraint-name",
             "unnamed unique constraint on users (email): PostgreSQL will name it itself "
@@ -144,7 +169,7 @@ def test_a_check_constraint_name_of_the_convention_shape_is_accepted() -> None:
         sa.CheckConstraint("id > 0", name="ck_users_positive_id"),
         sa.CheckConstraint("id < 10", name="small_id"),
     )
-    [finding] = metadata_findings(metadata)
+    [finding] = metadata_findings(metadata, {"ck": "recommended"})
     assert finding.message == (
         "check constraint name 'small_id' does not follow the convention: "
         "expected 'ck_users_small_id'"
@@ -207,6 +232,7 @@ def line_of(rev: RevisionFile, text: str) -> int:
 
 
 DEFAULTS = effective_conventions()
+OPTED_IN = effective_conventions(overrides=RECOMMENDED_CONVENTIONS)
 
 
 def test_create_index_with_a_hand_written_name_is_reported(tmp_path: Path) -> None:
@@ -250,7 +276,7 @@ def test_op_f_names_that_follow_the_convention_pass(tmp_path: Path) -> None:
         op.create_primary_key("pk_books", "books", ["id"])
         """,
     )
-    assert check_revision(rev, DEFAULTS) == []
+    assert check_revision(rev, OPTED_IN) == []
 
 
 def test_constraints_inside_create_table_are_checked(tmp_path: Path) -> None:
@@ -268,7 +294,7 @@ def test_constraints_inside_create_table_are_checked(tmp_path: Path) -> None:
         )
         """,
     )
-    assert [(f.line, f.message) for f in check_revision(rev, DEFAULTS)] == [
+    assert [(f.line, f.message) for f in check_revision(rev, OPTED_IN)] == [
         (
             line_of(rev, "books_fk"),
             "foreign key name 'books_fk' does not follow the convention: "
@@ -289,7 +315,7 @@ def test_constraints_inside_create_table_are_checked(tmp_path: Path) -> None:
             "expected 'fk_books_editor_id_people'",
         ),
     ]
-    assert {f.rule for f in check_revision(rev, DEFAULTS)} == {"constraint-name"}
+    assert {f.rule for f in check_revision(rev, OPTED_IN)} == {"constraint-name"}
 
 
 def test_batch_operations_use_the_batch_table(tmp_path: Path) -> None:
@@ -302,7 +328,7 @@ def test_batch_operations_use_the_batch_table(tmp_path: Path) -> None:
             batch_op.create_foreign_key("author_fk", "authors", ["author_id"], ["id"])
         """,
     )
-    assert [f.message for f in check_revision(rev, DEFAULTS)] == [
+    assert [f.message for f in check_revision(rev, OPTED_IN)] == [
         "index name 'books_by_title' does not follow the convention: expected 'ix_books_title'",
         "foreign key name 'author_fk' does not follow the convention: "
         "expected 'fk_books_author_id_authors'",
@@ -330,7 +356,7 @@ def test_names_that_are_computed_or_expression_indexes_are_not_judged(tmp_path: 
         op.create_check_constraint("positive", "books", "price > 0", schema=None)
         """,
     )
-    [finding] = check_revision(rev, DEFAULTS)
+    [finding] = check_revision(rev, OPTED_IN)
     assert "'positive'" in finding.message
 
 
@@ -348,7 +374,7 @@ def test_an_unnamed_unique_constraint_in_create_table_is_reported(tmp_path: Path
         )
         """,
     )
-    findings = check_revision(rev, DEFAULTS)
+    findings = check_revision(rev, OPTED_IN)
     assert [(f.rule, f.line, f.message) for f in findings] == [
         (
             "constraint-name",
@@ -369,7 +395,7 @@ def test_an_unnamed_unique_constraint_in_create_table_is_reported(tmp_path: Path
 
 def test_create_unique_constraint_with_none_is_reported(tmp_path: Path) -> None:
     rev = revision(tmp_path, 'op.create_unique_constraint(None, "books", ["title", "author"])')
-    [finding] = check_revision(rev, DEFAULTS)
+    [finding] = check_revision(rev, OPTED_IN)
     assert finding.message == (
         "unnamed unique constraint on books (title, author): PostgreSQL will name it itself "
         "('books_title_author_key')"
@@ -398,7 +424,7 @@ def test_target_metadata_convention_names_unnamed_constraints_at_run_time(
 
 def test_written_names_reads_op_f_as_final(tmp_path: Path) -> None:
     rev = revision(tmp_path, 'op.create_index(op.f("ix_books_title"), "books", ["title"])')
-    [written] = written_names(rev.tree)
+    [written] = written_names(rev)
     assert (written.kind, written.name, written.final) == ("ix", "ix_books_title", True)
 
 
@@ -443,7 +469,8 @@ def test_check_locates_model_findings_in_the_models_file(tmp_path: Path) -> None
         sa.Index("idx_users_email", "email"),
     )
     sa.Table("books", metadata, sa.Column("isbn", sa.String, unique=True))
-    findings = check(context(tmp_path, metadata))
+    naming = {"uq": "recommended", "fk": "recommended"}
+    findings = check(context(tmp_path, metadata, naming))
     assert [(f.rule, f.path, f.line) for f in findings] == [
         ("constraint-name", "app/models.py", 9),  # books.isbn unique=True
         ("index-name", "app/models.py", 4),

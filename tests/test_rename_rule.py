@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import sys
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -16,8 +16,9 @@ from alembic.operations import ops as alembic_ops
 from alembic.operations.base import AbstractOperations
 from alembic.util import load_python_file
 
+from migguard import ops
 from migguard.checks import rename
-from migguard.checks.rename import ColumnShape, find_renames, from_ops, from_source
+from migguard.checks.rename import find_renames, from_ops, from_source
 from migguard.findings import Severity
 from migguard.project import RevisionFile, load_project, read_revision_file
 from migguard.rules import load
@@ -48,10 +49,20 @@ def line_of(file: RevisionFile, text: str) -> int:
     return line
 
 
-def record_upgrade(file: RevisionFile) -> list[tuple[object, int | None]]:
-    """Run a revision's upgrade() offline (PostgreSQL dialect, SQL to a buffer) and record
-    every operation it invokes with its line in the revision file, as the runner does."""
-    recorded: list[tuple[object, int | None]] = []
+BOOKS = (
+    "CREATE TABLE books (id INTEGER PRIMARY KEY, title VARCHAR(200), author VARCHAR(200),"
+    " pages INTEGER)"
+)
+
+
+def record_upgrade(
+    file: RevisionFile, before: Sequence[RevisionFile] | None = None, setup: str = BOOKS
+) -> list[ops.Op]:
+    """Run a revision's upgrade() on a real SQLite database and record every operation it
+    invokes with its line in the revision file, as the runner does (drops observed with the
+    types the database holds). The schema before comes from ``before`` (the earlier revision
+    files, by default those of the same directory that sort first) or ``setup``."""
+    recorded: list[ops.Op] = []
     original = AbstractOperations.invoke
     target = str(file.path)
 
@@ -59,19 +70,30 @@ def record_upgrade(file: RevisionFile) -> list[tuple[object, int | None]]:
         frame = sys._getframe(1)
         while frame is not None and frame.f_code.co_filename != target:
             frame = frame.f_back
-        recorded.append((operation, frame.f_lineno if frame is not None else None))
+        line = frame.f_lineno if frame is not None else None
+        recorded.extend(ops.observe(operation, self.migration_context, line))
         return original(self, operation)
 
-    module = load_python_file(file.path.parent, file.path.name)
-    context = MigrationContext.configure(
-        dialect_name="postgresql", opts={"as_sql": True, "output_buffer": io.StringIO()}
-    )
-    AbstractOperations.invoke = invoke  # type: ignore[method-assign]
-    try:
+    if before is None:
+        before = [
+            read_revision_file(p, p.name)
+            for p in sorted(file.path.parent.glob("*.py"))
+            if p.name < file.path.name
+        ]
+    engine = sa.create_engine("sqlite://")
+    with engine.begin() as connection:
+        context = MigrationContext.configure(connection)
         with Operations.context(context):
-            module.upgrade()
-    finally:
-        AbstractOperations.invoke = original  # type: ignore[method-assign]
+            if not before:
+                connection.exec_driver_sql(setup)
+            for earlier in before:
+                load_python_file(earlier.path.parent, earlier.path.name).upgrade()
+            module = load_python_file(file.path.parent, file.path.name)
+            AbstractOperations.invoke = invoke  # type: ignore[method-assign]
+            try:
+                module.upgrade()
+            finally:
+                AbstractOperations.invoke = original  # type: ignore[method-assign]
     return recorded
 
 
@@ -131,6 +153,7 @@ def test_drop_before_add_is_a_rename_too(tmp_path: Path) -> None:
         op.drop_column("books", "title")
         op.add_column("books", sa.Column("name", sa.String(200), nullable=True))
         """,
+        'op.add_column("books", sa.Column("title", sa.String(200)))',
     )
     [finding] = from_source(file)
     assert finding.line == 9
@@ -143,6 +166,10 @@ def test_batch_drop_and_add_is_a_rename(tmp_path: Path) -> None:
         with op.batch_alter_table("books", schema="library") as batch_op:
             batch_op.add_column(sa.Column("name", sa.String(200)))
             batch_op.drop_column("title")
+        """,
+        """
+        with op.batch_alter_table("books", schema="library") as batch_op:
+            batch_op.add_column(sa.Column("title", sa.String(200)))
         """,
     )
     [finding] = from_source(file)
@@ -178,7 +205,7 @@ def test_same_name_dropped_and_added_is_a_type_change_not_a_rename(tmp_path: Pat
     assert from_source(file) == []
 
 
-def test_unknown_dropped_type_matches_any_added_column(tmp_path: Path) -> None:
+def test_an_unknown_dropped_type_never_matches(tmp_path: Path) -> None:
     file = revision_file(
         tmp_path,
         """
@@ -186,7 +213,7 @@ def test_unknown_dropped_type_matches_any_added_column(tmp_path: Path) -> None:
         op.add_column("books", sa.Column("summary", sa.Text()))
         """,
     )
-    assert len(from_source(file)) == 1
+    assert from_source(file) == []
 
 
 def test_downgrade_shows_the_dropped_type_and_rules_out_a_mismatch(tmp_path: Path) -> None:
@@ -333,6 +360,7 @@ def test_op_imported_under_another_name_is_recognised(tmp_path: Path) -> None:
         ops.drop_column("books", "title")
         ops.add_column("books", sa.Column("name", sa.String()))
         """,
+        'ops.add_column("books", sa.Column("title", sa.String()))',
     )
     text = file.path.read_text().replace(
         "from alembic import op\n", "from alembic import op as ops\n"
@@ -376,7 +404,7 @@ def test_runtime_reader_agrees_with_the_static_one_on_the_fixtures() -> None:
         assert runtime == from_source(file)
 
 
-def test_runtime_table_rename_with_unknown_dropped_columns_is_reported() -> None:
+def test_runtime_table_rename_reads_the_dropped_shape_from_the_database() -> None:
     file = fixture_file("rename_table_as_drop_create", "0002_rename_table.py")
     [finding] = from_ops(file.revision, file.relpath, record_upgrade(file))
     assert finding.hint == 'op.rename_table("users", "accounts")'
@@ -406,32 +434,33 @@ def test_runtime_dropped_type_from_reverse_rules_out_a_mismatch() -> None:
     add = alembic_ops.AddColumnOp("books", sa.Column("summary", sa.Text()))
     drop_pages = alembic_ops.DropColumnOp.from_column_and_tablename(None, "books", books.c.pages)
     drop_title = alembic_ops.DropColumnOp.from_column_and_tablename(None, "books", books.c.title)
-    assert from_ops("r", "r.py", [(add, 3), (drop_pages, 4)]) == []
-    [finding] = from_ops("r", "r.py", [(add, 3), (drop_title, 4)])
+    assert from_ops("r", "r.py", ops.from_operations([(add, 3), (drop_pages, 4)])) == []
+    [finding] = from_ops("r", "r.py", ops.from_operations([(add, 3), (drop_title, 4)]))
     assert finding.line == 4
 
 
 def test_runtime_execute_between_add_and_drop_is_a_data_copy() -> None:
+    books = sa.Table("books", sa.MetaData(), sa.Column("title", sa.String()))
     add = alembic_ops.AddColumnOp("books", sa.Column("name", sa.String()))
     copy = alembic_ops.ExecuteSQLOp("UPDATE books SET name = title")
-    drop = alembic_ops.DropColumnOp("books", "title")
-    assert from_ops("r", "r.py", [(add, 1), (copy, 2), (drop, 3)]) == []
-    assert len(from_ops("r", "r.py", [(add, 1), (drop, 3)])) == 1
+    drop = alembic_ops.DropColumnOp.from_column_and_tablename(None, "books", books.c.title)
+    assert from_ops("r", "r.py", ops.from_operations([(add, 1), (copy, 2), (drop, 3)])) == []
+    assert len(from_ops("r", "r.py", ops.from_operations([(add, 1), (drop, 3)]))) == 1
     statement = sa.text("UPDATE books SET name = title")
-    assert from_ops("r", "r.py", [(add, 1), (statement, 2), (drop, 3)]) == []
+    assert from_ops("r", "r.py", ops.from_operations([(add, 1), (statement, 2), (drop, 3)])) == []
 
 
 # --- the shared matcher ----------------------------------------------------------------------
 
 
 def test_matcher_is_shared_and_pure() -> None:
-    changes = [
-        rename.Change("add_column", "t", None, ColumnShape("b", "string"), line=1),
-        rename.Change("drop_column", "t", None, ColumnShape("a", None), line=2),
+    records = [
+        ops.Op("add_column", 1, "t", columns=(ops.Column("b", "String"),)),
+        ops.Op("drop_column", 2, "t", column="a", columns=(ops.Column("a", "TEXT"),)),
     ]
-    [pair] = find_renames(changes)
+    [pair] = find_renames(records)
     assert (pair.dropped.line, pair.added.line) == (2, 1)
-    assert changes[0].column == ColumnShape("b", "string")  # inputs untouched
+    assert records[0].columns == (ops.Column("b", "String"),)  # inputs untouched
 
 
 @pytest.mark.parametrize(
@@ -515,3 +544,165 @@ def test_drift_of_different_types_is_not_a_rename() -> None:
 
 def test_drift_without_changes_has_no_sentences() -> None:
     assert rename.drift_renames(alembic_ops.UpgradeOps(ops=[])) == []
+
+
+# --- precision: what is not a lost rename ---------------------------------------------------
+
+
+def test_a_table_emptied_first_loses_its_data_on_purpose(tmp_path: Path) -> None:
+    file = revision_file(
+        tmp_path,
+        """
+        op.execute("TRUNCATE TABLE books")
+        op.add_column("books", sa.Column("name", sa.String(200)))
+        op.drop_column("books", "title")
+        """,
+        'op.add_column("books", sa.Column("title", sa.String(200)))',
+    )
+    assert from_source(file) == []
+
+
+def test_the_added_column_renamed_to_the_dropped_name_is_a_completed_swap(
+    tmp_path: Path,
+) -> None:
+    file = revision_file(
+        tmp_path,
+        """
+        op.add_column("books", sa.Column("title_new", sa.Text()))
+        op.drop_column("books", "title")
+        op.alter_column("books", "title_new", new_column_name="title")
+        """,
+        'op.add_column("books", sa.Column("title", sa.String(200)))',
+    )
+    assert from_source(file) == []
+
+
+def test_reading_the_dropped_column_through_the_connection_handles_it(tmp_path: Path) -> None:
+    file = revision_file(
+        tmp_path,
+        """
+        conn = op.get_bind()
+        titles = conn.execute(sa.text("SELECT id, title FROM books")).fetchall()
+        op.add_column("books", sa.Column("name", sa.String(200)))
+        op.drop_column("books", "title")
+        """,
+        'op.add_column("books", sa.Column("title", sa.String(200)))',
+    )
+    assert from_source(file) == []
+
+
+def test_an_orm_session_in_the_upgrade_handles_the_data(tmp_path: Path) -> None:
+    file = revision_file(
+        tmp_path,
+        """
+        session = sa.orm.Session(bind=op.get_bind())
+        op.add_column("books", sa.Column("name", sa.String(200)))
+        op.drop_column("books", "title")
+        """,
+        'op.add_column("books", sa.Column("title", sa.String(200)))',
+    )
+    assert from_source(file) == []
+
+
+def test_several_drops_for_one_unrelated_add_are_not_a_rename(tmp_path: Path) -> None:
+    file = revision_file(
+        tmp_path,
+        """
+        op.drop_column("users", "locale")
+        op.drop_column("users", "theme")
+        op.drop_column("users", "is_superuser")
+        op.add_column("users", sa.Column("email_notifications", sa.Boolean()))
+        """,
+        """
+        op.add_column("users", sa.Column("is_superuser", sa.Boolean()))
+        op.add_column("users", sa.Column("theme", sa.String(16)))
+        op.add_column("users", sa.Column("locale", sa.String(16)))
+        """,
+    )
+    assert from_source(file) == []
+
+
+def test_several_candidates_pair_by_name_not_by_order(tmp_path: Path) -> None:
+    file = revision_file(
+        tmp_path,
+        """
+        op.drop_column("books", "subtitle")
+        op.drop_column("books", "title")
+        op.add_column("books", sa.Column("book_title", sa.String(200)))
+        op.add_column("books", sa.Column("sub_title", sa.String(200)))
+        """,
+        """
+        op.add_column("books", sa.Column("subtitle", sa.String(200)))
+        op.add_column("books", sa.Column("title", sa.String(200)))
+        """,
+    )
+    pairs = sorted((f.message.split()[1], f.message.split()[4]) for f in from_source(file))
+    assert pairs == [("books.subtitle", "books.sub_title"), ("books.title", "books.book_title")]
+
+
+def test_a_table_of_unknown_shape_never_pairs_with_a_created_one(tmp_path: Path) -> None:
+    file = revision_file(
+        tmp_path,
+        """
+        if "legacy_sessions" in sa.inspect(op.get_bind()).get_table_names():
+            op.drop_table("legacy_sessions")
+        op.drop_table("_alembic_tmp_books")
+        op.create_table("api_tokens", sa.Column("id", sa.Integer(), primary_key=True))
+        """,
+        """
+        op.create_table("_alembic_tmp_books", sa.Column("id", sa.Integer(), primary_key=True))
+        """,
+    )
+    assert from_source(file) == []
+
+
+def test_a_statement_that_cannot_be_read_makes_the_rename_a_warning(tmp_path: Path) -> None:
+    file = revision_file(
+        tmp_path,
+        """
+        op.add_column("books", sa.Column("name", sa.String(200)))
+        op.execute(open("backfill.sql").read())
+        op.drop_column("books", "title")
+        """,
+        'op.add_column("books", sa.Column("title", sa.String(200)))',
+    )
+    [finding] = from_source(file)
+    assert finding.severity is Severity.WARNING
+    assert "unless the statement on line 10 (which migguard cannot read) copies it" in (
+        finding.message
+    )
+
+
+def test_runtime_types_from_the_database_rule_out_an_unrelated_add() -> None:
+    created_at = sa.Table(
+        "users", sa.MetaData(), sa.Column("created_at", sa.TIMESTAMP(timezone=True))
+    )
+    drop = alembic_ops.DropColumnOp.from_column_and_tablename(None, "users", created_at.c[0])
+    add = alembic_ops.AddColumnOp("users", sa.Column("login_count", sa.Integer()))
+    assert from_ops("r", "r.py", ops.from_operations([(drop, 1), (add, 2)])) == []
+
+
+def test_the_history_gives_the_type_a_downgrade_does_not(tmp_path: Path) -> None:
+    first = tmp_path / "0001_books.py"
+    first.write_text(
+        "import sqlalchemy as sa\nfrom alembic import op\n\n"
+        'revision = "0001_books"\ndown_revision = None\n\n\n'
+        "def upgrade():\n"
+        '    op.create_table("books", sa.Column("id", sa.Integer()), '
+        'sa.Column("title", sa.String(200)), sa.Column("pages", sa.Integer()))\n'
+        '    op.alter_column("books", "pages", type_=sa.BigInteger())\n'
+    )
+    history = rename.column_types([read_revision_file(first, "0001_books.py")])
+    assert set(history) == {(None, "books", "id"), (None, "books", "title")}
+    file = revision_file(
+        tmp_path,
+        """
+        op.add_column("books", sa.Column("name", sa.String(200)))
+        op.drop_column("books", "title")
+        """,
+        'raise NotImplementedError("no way back")',
+    )
+    assert from_source(file) == []
+    [finding] = from_source(file, history)
+    assert finding.severity is None  # the rule's default: error
+    assert "books.title dropped and books.name added" in finding.message

@@ -638,3 +638,31 @@ def test_snapshot_of_fifty_tables_is_fast(engine: Engine) -> None:
         f"\n50-table snapshot: {per_snapshot * 1000:.1f} ms, "
         f"diff of equal snapshots: {per_diff * 1e6:.1f} us"
     )
+
+
+def test_an_index_under_another_name_is_one_renamed_difference(engine: Engine) -> None:
+    found = _round_trip(
+        engine,
+        BOOKS + "CREATE INDEX books_title_idx ON books (title);",
+        "ALTER INDEX books_title_idx RENAME TO ix_books_title",
+    )
+    assert _models_messages(found) == [
+        "index on books is named books_title_idx by the migrations, ix_books_title by the "
+        "models: CREATE INDEX books_title_idx ON public.books USING btree (title)"
+    ]
+    assert _roundtrip_messages(found) == [
+        "index books_title_idx on books comes back named ix_books_title: "
+        "CREATE INDEX books_title_idx ON public.books USING btree (title)"
+    ]
+
+
+def test_two_constraints_of_one_shape_renamed_stay_two_pairs_of_differences(
+    engine: Engine,
+) -> None:
+    found = _round_trip(
+        engine,
+        BOOKS + "ALTER TABLE books ADD CONSTRAINT a CHECK (pages > 0), "
+        "ADD CONSTRAINT b CHECK (pages > 0);",
+        "ALTER TABLE books RENAME CONSTRAINT a TO c; ALTER TABLE books RENAME CONSTRAINT b TO d",
+    )
+    assert sorted(d.status for d in found) == ["added", "added", "removed", "removed"]

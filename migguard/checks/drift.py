@@ -83,9 +83,14 @@ def check_drift(result: RunResult, project: Project) -> list[Finding]:
 
     head = result.revisions[-1] if result.revisions else None
     renames = _rename_sentences(result.drift_ops)
+    unimported = _unimported_models(result.drift_ops, project)
     findings: list[Finding] = []
+    if unimported:
+        findings.append(_unimported_finding(unimported, project, head))
     for op in result.drift_ops.ops:
         table = getattr(op, "table_name", None)
+        if isinstance(op, ops.DropTableOp) and _key(op) in unimported:
+            continue  # its model exists: the one finding at env.py covers it
         rendered = textwrap.dedent(
             "\n".join(
                 line
@@ -118,6 +123,70 @@ def check_drift(result: RunResult, project: Project) -> list[Finding]:
     return findings
 
 
+def _key(op: Any) -> tuple[str | None, str]:
+    return (op.schema, op.table_name)
+
+
+def _unimported_models(upgrade_ops: Any, project: Project) -> dict[tuple[str | None, str], str]:
+    """Tables autogenerate would drop although the project defines a model for them: the
+    metadata env.py passes lacks their module (env.py imports some model modules, not all),
+    so each table is (schema, name) -> the file its model is in."""
+    from alembic.operations import ops
+
+    skip = (project.script_location, *project.version_dirs)
+    found: dict[tuple[str | None, str], str] = {}
+    for op in upgrade_ops.ops:
+        if isinstance(op, ops.DropTableOp):
+            located = find_table(project.root, op.table_name, skip)
+            if located is not None:
+                found[_key(op)] = project.relpath(located[0])
+    return found
+
+
+def _unimported_finding(
+    unimported: dict[tuple[str | None, str], str], project: Project, head: str | None
+) -> Finding:
+    modules = sorted({_module_name(path) for path in unimported.values()})
+    tables = sorted(name for _, name in unimported)
+    shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+    message = (
+        f"target_metadata lacks {len(tables)} table(s) the migrations create and the project "
+        f"has models for ({shown}): the modules defining them are not imported when env.py "
+        f"builds the metadata, so autogenerate would drop these tables"
+    )
+    imports = "; ".join(f"import {module}  # noqa: F401" for module in modules)
+    return Finding(
+        rule=DRIFT.id,
+        message=message,
+        path=project.relpath(project.env_py),
+        line=_target_metadata_line(project),
+        revision=head,
+        hint=f"import the model modules before target_metadata is read: {imports}",
+        anchor=f"unimported models: {', '.join(modules)}",
+    )
+
+
+def _module_name(relpath: str) -> str:
+    """``app/models/user.py`` -> ``app.models.user`` (``src/`` layouts without ``src``)."""
+    parts = relpath.removesuffix(".py").split("/")
+    if parts[0] == "src" and len(parts) > 1:
+        parts = parts[1:]
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _target_metadata_line(project: Project) -> int | None:
+    try:
+        lines = project.env_py.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    for number, text in enumerate(lines, start=1):
+        if text.lstrip().startswith("target_metadata") and "=" in text:
+            return number
+    return None
+
+
 def check_schema_mismatch(
     differences: list[Difference], result: RunResult, project: Project
 ) -> list[Finding]:
@@ -140,11 +209,24 @@ def check_schema_mismatch(
                 path=path,
                 line=line,
                 revision=head,
-                hint="change the model or add a revision so that both build the same schema",
+                hint=_rename_hint(difference)
+                or "change the model or add a revision so that both build the same schema",
                 anchor=message,
             )
         )
     return findings
+
+
+def _rename_hint(difference: Difference) -> str | None:
+    """For one object the two sides name differently: the revision that renames it."""
+    if difference.status != "renamed":
+        return None
+    old, new = difference.name.split(".")[-1], difference.new_name.split(".")[-1]
+    if difference.kind == "index":
+        sql = f"ALTER INDEX {difference.name} RENAME TO {new}"
+    else:
+        sql = f"ALTER TABLE {difference.table} RENAME CONSTRAINT {old} TO {new}"
+    return f'op.execute("{sql}") in a new revision, or name it {old!r} in the model'
 
 
 def _model_location(

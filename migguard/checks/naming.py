@@ -25,11 +25,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from migguard import ops
 from migguard.errors import MigguardError
 from migguard.findings import Finding, Severity
 from migguard.naming_convention import (
+    INDEX_NAME_ALTERNATIVE,
     KIND_LABELS,
     KINDS,
+    RECOMMENDED,
+    RECOMMENDED_CONVENTIONS,
     SQLALCHEMY_DEFAULT_CONVENTION,
     ConventionError,
     MissingPart,
@@ -56,13 +60,16 @@ INDEX_NAME = register(
         family="naming",
         scope=Scope.REVISION,
         needs=Needs.STATIC,
-        summary="an index name does not follow the naming convention",
+        summary=(
+            "an index name does not follow the naming convention (SQLAlchemy's default if none)"
+        ),
         severity=Severity.WARNING,
         what=(
             "Checks index names in the models and in revision files against the naming "
-            "convention: `ix_%(table_name)s_%(column_0_N_name)s` by default, the project's "
-            "own `MetaData(naming_convention=...)` when it has one, or "
-            "`[tool.migguard.naming] ix = ...`. Names SQLAlchemy generates from the "
+            "convention: the project's own `MetaData(naming_convention=...)` or "
+            "`[tool.migguard.naming] ix = ...` when it has one, otherwise SQLAlchemy's "
+            "default `ix_%(column_0_label)s` (`ix_<table>_<first column>`; "
+            "`ix_<table>_<every column>` passes too). Names SQLAlchemy generates from the "
             "convention always pass."
         ),
         why=(
@@ -81,15 +88,16 @@ CONSTRAINT_NAME = register(
         family="naming",
         scope=Scope.REVISION,
         needs=Needs.STATIC,
-        summary="a constraint is unnamed or its name does not follow the naming convention",
+        summary="a constraint is unnamed or misnamed, for kinds the project has a convention for",
         severity=Severity.WARNING,
         what=(
             "Checks unique, foreign key, check and primary key constraints in the models and "
-            "in revision files: each has a name, and the name follows the convention "
-            "(`uq_%(table_name)s_%(column_0_N_name)s`, "
-            "`fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s`, "
-            "`ck_%(table_name)s_%(constraint_name)s`, `pk_%(table_name)s` by default, or the "
-            "project's own `naming_convention`)."
+            "in revision files, for the kinds the project has a convention for: those its "
+            "`MetaData(naming_convention=...)` declares, and those it opts in to with "
+            '`[tool.migguard.naming]` (`uq = "recommended"` takes '
+            "`uq_%(table_name)s_%(column_0_N_name)s`; likewise `fk`, `ck`, `pk`). Each such "
+            "constraint has a name, and the name follows the convention. A project without "
+            "a convention for a kind gets no finding for it."
         ),
         why=(
             "An unnamed constraint is named by PostgreSQL (`books_isbn_key`), by another "
@@ -204,7 +212,7 @@ def _validated_overrides(naming: Mapping[str, str] | None) -> dict[str, str]:
                 f"unknown kind {kind!r} in [tool.migguard.naming] (known: {', '.join(KINDS)})"
             )
         try:
-            validate(template)
+            validate(RECOMMENDED_CONVENTIONS[kind] if template == RECOMMENDED else template)
         except ConventionError as exc:
             raise MigguardError(f"[tool.migguard.naming] {kind}: {exc}") from None
     return overrides
@@ -257,7 +265,7 @@ def metadata_findings(
             name = obj.name
             unnamed = name is None or name is _NONE_NAME
             if unnamed:
-                if kind not in UNNAMED_KINDS_REPORTED:
+                if kind not in UNNAMED_KINDS_REPORTED or kind not in conventions:
                     continue
                 finding: Finding | None = _unnamed(kind, parts, conventions, None, None, None)
             elif isinstance(name, conv) and kind not in overrides:
@@ -360,7 +368,7 @@ def check_revision(
     """Findings for the names one revision's ``upgrade()`` gives, or forgets to give."""
     runtime = dict(runtime if runtime is not None else SQLALCHEMY_DEFAULT_CONVENTION)
     findings = []
-    for written in written_names(revision.tree):
+    for written in written_names(revision):
         if written.parts is None:
             continue
         template = runtime.get(written.kind)
@@ -378,7 +386,7 @@ def check_revision(
             except ConventionError:
                 continue  # a custom token: SQLAlchemy names it, migguard cannot say how
         if name is None:
-            if written.kind not in UNNAMED_KINDS_REPORTED:
+            if written.kind not in UNNAMED_KINDS_REPORTED or written.kind not in conventions:
                 continue
             findings.append(
                 _unnamed(
@@ -418,251 +426,34 @@ def _with_constraint_name(parts: NameParts, name: str | None) -> NameParts:
     )
 
 
-def written_names(tree: ast.Module) -> list[WrittenName]:
-    """Indexes and constraints the module's ``upgrade()`` creates, in source order."""
-    upgrade = next(
-        (
-            node
-            for node in tree.body
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "upgrade"
-        ),
-        None,
-    )
-    if upgrade is None:
-        return []
-    # One walk (it dominates static mode's time on a long history): the batch tables of every
-    # ``with`` are known before any call is read, as two walks would have it.
-    batches: dict[str, tuple[str | None, str | None]] = {}
-    calls: list[ast.Call] = []
-    for node in ast.walk(upgrade):
-        if isinstance(node, ast.With | ast.AsyncWith):
-            _batch_tables(node, batches)
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            calls.append(node)
+def written_names(revision: RevisionFile) -> list[WrittenName]:
+    """Indexes and constraints the revision's ``upgrade()`` creates, in source order, as the
+    shared operation reader (:mod:`migguard.ops`) sees them: a ``batch_op`` call takes its
+    own block's table."""
     found: list[WrittenName] = []
-    for node in calls:
-        assert isinstance(node.func, ast.Attribute)
-        receiver = node.func.value
-        batch = batches.get(receiver.id) if isinstance(receiver, ast.Name) else None
-        found.extend(_from_operation(node, node.func.attr, batch))
+    for op in ops.read_revision(revision, "upgrade"):
+        for constraint in op.constraints:
+            found.append(_written(op, constraint))
     found.sort(key=lambda w: w.line)
     return found
 
 
-def _batch_tables(
-    node: ast.With | ast.AsyncWith, result: dict[str, tuple[str | None, str | None]]
-) -> None:
-    """``with op.batch_alter_table("t", schema=...) as batch_op`` -> {"batch_op": (t, s)}."""
-    for item in node.items:
-        call = item.context_expr
-        if (
-            isinstance(call, ast.Call)
-            and _callee(call.func) == "batch_alter_table"
-            and isinstance(item.optional_vars, ast.Name)
-        ):
-            table = _string(_arg(call, 0, "table_name"))
-            schema = _string(_arg(call, None, "schema"))
-            result[item.optional_vars.id] = (table, schema)
-
-
-def _from_operation(
-    call: ast.Call, method: str, batch: tuple[str | None, str | None] | None
-) -> list[WrittenName]:
-    shift = 0 if batch is None else 1  # batch_op methods take no table argument
-    if batch is None:
-        table = _string(_arg(call, 1, "table_name"))
-        schema = _string(_arg(call, None, "schema"))
-    else:
-        table, schema = batch
-    if method == "create_index":
-        return [
-            _written(
-                "ix",
-                _arg(call, 0, "index_name"),
-                call,
-                table,
-                schema,
-                _columns(_arg(call, 2 - shift, "columns")),
-            )
-        ]
-    if method in ("create_unique_constraint", "create_primary_key"):
-        kind = "uq" if method == "create_unique_constraint" else "pk"
-        return [
-            _written(
-                kind,
-                _arg(call, 0, "constraint_name"),
-                call,
-                table,
-                schema,
-                _columns(_arg(call, 2 - shift, "columns")),
-            )
-        ]
-    if method == "create_check_constraint":
-        return [_written("ck", _arg(call, 0, "constraint_name"), call, table, schema, None)]
-    if method == "create_foreign_key":
-        if batch is None:
-            table = _string(_arg(call, 1, "source_table"))
-            schema = _string(_arg(call, None, "source_schema"))
-        return [
-            _written(
-                "fk",
-                _arg(call, 0, "constraint_name"),
-                call,
-                table,
-                schema,
-                _columns(_arg(call, 3 - shift, "local_cols")),
-                referred_table=_string(_arg(call, 2 - shift, "referent_table")),
-                referred_columns=_columns(_arg(call, 4 - shift, "remote_cols")),
-            )
-        ]
-    if method == "create_table" and batch is None:
-        table = _string(_arg(call, 0, "table_name"))
-        return _from_table_items(call.args[1:], table, schema, call, in_create_table=True)
-    if method == "add_column":
-        column = _arg(call, 1 - shift, "column")
-        if column is not None:
-            return _from_table_items([column], table, schema, call, in_create_table=False)
-    return []
-
-
-def _from_table_items(
-    items: list[ast.expr],
-    table: str | None,
-    schema: str | None,
-    call: ast.Call,
-    *,
-    in_create_table: bool,
-) -> list[WrittenName]:
-    """Constraints among ``op.create_table``'s arguments, and those columns declare."""
-    found: list[WrittenName] = []
-    primary_columns: list[tuple[str, int]] = []
-    explicit_primary_key = False
-    for item in items:
-        if not isinstance(item, ast.Call):
-            continue
-        constructor = _callee(item.func)
-        name_node = _keyword(item, "name")
-        if constructor == "Column":
-            found.extend(_from_column(item, table, schema, primary_columns))
-        elif constructor in ("UniqueConstraint", "PrimaryKeyConstraint"):
-            kind = "uq" if constructor == "UniqueConstraint" else "pk"
-            explicit_primary_key |= kind == "pk"
-            columns = _columns(ast.Tuple(elts=list(item.args), ctx=ast.Load()))
-            found.append(_written(kind, name_node, item, table, schema, columns))
-        elif constructor == "CheckConstraint":
-            found.append(_written("ck", name_node, item, table, schema, None))
-        elif constructor == "ForeignKeyConstraint":
-            referred = _referred(_columns(_arg(item, 1, "refcolumns"), dotted=True))
-            found.append(
-                _written(
-                    "fk",
-                    name_node,
-                    item,
-                    table,
-                    schema,
-                    _columns(_arg(item, 0, "columns")),
-                    referred_table=referred[0],
-                    referred_columns=referred[1],
-                )
-            )
-        elif constructor == "Index":
-            columns = _columns(ast.Tuple(elts=list(item.args[1:]), ctx=ast.Load()))
-            found.append(_written("ix", _arg(item, 0, "name"), item, table, schema, columns))
-    if in_create_table and primary_columns and not explicit_primary_key:
-        columns = tuple(c for c, _ in primary_columns)
-        found.append(_written("pk", None, primary_columns[0][1], table, schema, columns))
-    return found
-
-
-def _from_column(
-    column: ast.Call,
-    table: str | None,
-    schema: str | None,
-    primary_columns: list[tuple[str, int]],
-) -> list[WrittenName]:
-    name = _string(_arg(column, 0, "name"))
-    if name is None:
-        return []
-    found = []
-    if _constant_true(_keyword(column, "primary_key")):
-        primary_columns.append((name, column.lineno))
-    if _constant_true(_keyword(column, "unique")) and not _constant_true(_keyword(column, "index")):
-        found.append(_written("uq", None, column, table, schema, (name,)))
-    for argument in column.args[1:]:
-        if isinstance(argument, ast.Call) and _callee(argument.func) == "ForeignKey":
-            referred = _referred(_columns(ast.Tuple(elts=argument.args[:1]), dotted=True))
-            found.append(
-                _written(
-                    "fk",
-                    _keyword(argument, "name"),
-                    argument,
-                    table,
-                    schema,
-                    (name,),
-                    referred_table=referred[0],
-                    referred_columns=referred[1],
-                )
-            )
-    return found
-
-
-def _written(
-    kind: str,
-    name_node: ast.expr | None,
-    where: ast.AST | int,
-    table: str | None,
-    schema: str | None,
-    columns: tuple[str, ...] | None,
-    *,
-    referred_table: str | None = None,
-    referred_columns: tuple[str, ...] | None = (),
-) -> WrittenName:
-    name, final, known = _name(name_node)
-    line = where if isinstance(where, int) else getattr(where, "lineno", 0)
-    if name_node is not None and known and name is not None:
-        line = name_node.lineno
+def _written(op: ops.Op, constraint: ops.Constraint) -> WrittenName:
+    name = constraint.name
+    line = name.line if name.text is not None and name.line else constraint.line
     parts = None
-    if table is not None and known:
+    if op.table is not None and name.known:
         parts = NameParts(
-            table=table,
-            columns=columns,
-            schema=schema,
-            referred_table=referred_table,
-            referred_columns=referred_columns or (),
-            constraint_name=name,
+            table=op.table,
+            columns=constraint.columns,
+            schema=op.schema,
+            referred_table=constraint.referred_table,
+            referred_columns=constraint.referred_columns or (),
+            constraint_name=name.text,
         )
-    return WrittenName(kind=kind, name=name, final=final, line=line, parts=parts)
-
-
-def _name(node: ast.expr | None) -> tuple[str | None, bool, bool]:
-    """(name, final, known): a literal, ``op.f("x")``, None/absent, or something else."""
-    if node is None or (isinstance(node, ast.Constant) and node.value is None):
-        return None, False, True
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value, False, True
-    if (
-        isinstance(node, ast.Call)
-        and _callee(node.func) in _FINAL_NAME_CALLS
-        and node.args
-        and isinstance(node.args[0], ast.Constant)
-        and isinstance(node.args[0].value, str)
-    ):
-        return node.args[0].value, True, True
-    return None, False, False
-
-
-def _arg(call: ast.Call, position: int | None, keyword: str) -> ast.expr | None:
-    found = _keyword(call, keyword)
-    if found is not None:
-        return found
-    if position is not None and position < len(call.args):
-        argument = call.args[position]
-        return None if isinstance(argument, ast.Starred) else argument
-    return None
-
-
-def _keyword(call: ast.Call, name: str) -> ast.expr | None:
-    return next((k.value for k in call.keywords if k.arg == name), None)
+    return WrittenName(
+        kind=constraint.kind, name=name.text, final=name.final, line=line, parts=parts
+    )
 
 
 def _callee(func: ast.expr) -> str | None:
@@ -681,31 +472,6 @@ def _string(node: ast.expr | None) -> str | None:
 
 def _constant_true(node: ast.expr | None) -> bool:
     return isinstance(node, ast.Constant) and node.value is True
-
-
-def _columns(node: ast.expr | None, *, dotted: bool = False) -> tuple[str, ...] | None:
-    """Column names from a list of string literals; None when any entry is an expression."""
-    if not isinstance(node, ast.List | ast.Tuple):
-        return None
-    names = []
-    for element in node.elts:
-        value = _string(element)
-        if value is None:
-            return None
-        if not all(_IDENTIFIER.fullmatch(p) for p in (value.split(".") if dotted else [value])):
-            return None
-        names.append(value)
-    return tuple(names)
-
-
-def _referred(targets: tuple[str, ...] | None) -> tuple[str | None, tuple[str, ...] | None]:
-    """``("authors.id",)`` -> ("authors", ("id",))."""
-    if not targets:
-        return None, None
-    split = [t.split(".") for t in targets]
-    if any(len(s) < 2 for s in split):
-        return None, None
-    return split[0][-2], tuple(s[-1] for s in split)
 
 
 # --- judging --------------------------------------------------------------------------------
@@ -727,10 +493,14 @@ def _judge(
     template = conventions.get(kind)
     if template is None:
         return None
+    accepted = [template]
+    if kind == "ix" and template == SQLALCHEMY_DEFAULT_CONVENTION["ix"]:
+        accepted.append(INDEX_NAME_ALTERNATIVE)
     try:
-        if follows(name, template, parts):
+        if any(follows(name, t, parts) for t in accepted):
             return None
-        expected = expected_name(template, _with_constraint_name(parts, _bare(name, kind)))
+        bare = _bare(name, kind, parts.table)
+        expected = expected_name(template, _with_constraint_name(parts, bare))
     except (ConventionError, MissingPart):
         return None  # needs a part that cannot be read (an expression, a custom token)
     label = KIND_LABELS[kind]
@@ -744,9 +514,14 @@ def _judge(
     )
 
 
-def _bare(name: str, kind: str) -> str:
-    """The author's part of a name, for ``%(constraint_name)s``: 'ck_positive' -> 'positive'."""
-    return name[len(kind) + 1 :] if name.startswith(f"{kind}_") and len(name) > 3 else name
+def _bare(name: str, kind: str, table: str) -> str:
+    """The author's part of a name, for ``%(constraint_name)s``, without the kind and table
+    the template adds again: 'ck_positive' and 'experiments_lifecycle_stage' (on table
+    experiments) give 'positive' and 'lifecycle_stage', not 'ck_experiments_experiments_...'."""
+    for prefix in (f"{kind}_", f"{table}_"):
+        if name.startswith(prefix) and len(name) > len(prefix):
+            name = name[len(prefix) :]
+    return name
 
 
 def _unnamed(

@@ -2,29 +2,46 @@
 
 Alembic's autogenerate cannot see renames: a renamed column shows up as ``drop_column`` of the
 old name and ``add_column`` of the new one, and a renamed table as ``drop_table`` +
-``create_table``. Committed as is, the upgrade empties the column. The same matcher
-(:func:`find_renames`) serves three readers:
+``create_table``. Committed as is, the upgrade empties the column. The matcher
+(:func:`find_renames`) reads :mod:`migguard.ops` records from three sources:
 
-* :func:`from_source`: the revision file's ``upgrade()`` read with ``ast`` (static mode);
-* :func:`from_ops`: the operation objects the upgrade actually invoked (loops and helper
-  functions included), recorded by the runner;
+* :func:`from_source`: the revision file's ``upgrade()`` (static mode);
+* :func:`from_ops`: the operations the upgrade actually invoked (loops and helper functions
+  included), recorded by the runner, with each dropped column's type read from the database
+  just before the drop;
 * :func:`drift_renames`: autogenerate's proposed ``UpgradeOps`` when models drift.
+
+An error must be provable, so the matcher is strict about what a rename is. A drop and an add
+pair only when both types are known and of one family (statically a dropped column's type is
+known from the ``downgrade()`` that adds it back; in a database run from the catalog), never by
+order alone: several candidates are told apart by name similarity or by being adjacent in the
+order the upgrade runs, and stay unpaired otherwise. Nothing is reported when the data was
+handled: a statement that reads the dropped column or writes the added one, an ORM session,
+the added column or table renamed to the dropped name later, or the table emptied on purpose
+(``DELETE FROM``, ``TRUNCATE``). A pair that is likely but not proven (the table loses more
+columns than it gains and the names are unrelated, or a statement the reader cannot see into
+runs before the drop) is a warning. The database run does not yet prove the loss with rows
+(the dropped column held values and the added one holds none of them): without rows in the
+tables, an error stays limited to what the types and the absence of data movement prove.
 """
 
 from __future__ import annotations
 
-import ast
+import difflib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from migguard import ops as oprecords
 from migguard.findings import Finding, Severity
+from migguard.ops import Column, Op
 from migguard.rules import Needs, Phase, Rule, Scope, produces, register
 
 if TYPE_CHECKING:
     from migguard.checks import RunContext, StaticContext
-    from migguard.project import RevisionFile
+    from migguard.project import Project, RevisionFile
+    from migguard.runner import RunResult
 
 RENAME_AS_DROP_ADD = register(
     Rule(
@@ -32,13 +49,20 @@ RENAME_AS_DROP_ADD = register(
         family="rename",
         scope=Scope.REVISION,
         needs=Needs.STATIC,
-        summary="a revision drops a column or table and adds one of the same shape",
+        summary=(
+            "a revision drops a column or table and adds one of the same type without "
+            "moving the data"
+        ),
         severity=Severity.ERROR,
         what=(
             "Checks each revision's upgrade for a column dropped and another added to the "
-            "same table with a compatible type, or a table dropped and another created with "
-            "the same column types. The names differ, so this is almost always a rename that "
-            "autogenerate wrote as drop + add."
+            "same table with a type of the same family, or a table dropped and another "
+            "created with the same column types, while no statement moves the data. An "
+            "error when the types are known and the pairing is unambiguous; a warning when "
+            "the rename is likely but not proven (the table loses more columns than it gains "
+            "and the names are unrelated, or a statement migguard cannot read runs first). "
+            "Unknown types, data copied or read first, a table emptied on purpose and "
+            "Alembic's `_alembic_tmp_` tables are never reported."
         ),
         why=(
             "`drop_column`/`drop_table` deletes the data; the new column or table starts "
@@ -54,8 +78,6 @@ RENAME_AS_DROP_ADD = register(
         ),
     )
 )
-
-ChangeKind = Literal["drop_column", "add_column", "drop_table", "create_table", "data"]
 
 # Type names (SQLAlchemy generic and dialect classes) grouped by the data they can hold. Two
 # columns of one family could hold the same values, so dropping one and adding the other
@@ -76,150 +98,302 @@ _FAMILIES: dict[str, str] = {
     "array": "ARRAY",
 }
 _FAMILY_OF = {name: family for family, names in _FAMILIES.items() for name in names.split()}
-# Positional Column() arguments that are not a type (the type was left out).
 _NOT_TYPES = frozenset(
-    {"ForeignKey", "Sequence", "Identity", "Computed", "FetchedValue", "DefaultClause"}
+    {"ForeignKey", "Sequence", "Identity", "Computed", "FetchedValue", "DefaultClause", "NullType"}
 )
-_DATA_METHODS = frozenset({"execute", "bulk_insert", "exec_driver_sql", "executemany"})
+# Alembic's batch mode copies a table into ``_alembic_tmp_<table>``: its own, not user data.
+_BATCH_TEMPORARY = "_alembic_tmp_"
+# Two names this alike (difflib's ratio, or one containing the other's stem) are one thing
+# renamed: ``pages`` -> ``page_count``, ``is_active`` -> ``active``.
+_SIMILAR = 0.6
 
 
-@dataclass(frozen=True)
-class ColumnShape:
-    """A column as far as a rename is concerned: its name and type family (None: unknown)."""
-
-    name: str
-    type: str | None = None
-
-
-@dataclass(frozen=True)
-class Change:
-    """One operation of an upgrade, in the order it runs.
-
-    ``columns`` is None for a dropped table whose columns are not known; ``data`` changes
-    (``op.execute``, ``bulk_insert``) only matter for their position: data copied from the
-    old column into the new one before the drop is a deliberate migration, not a loss.
-    """
-
-    kind: ChangeKind
-    table: str = ""
-    schema: str | None = None
-    column: ColumnShape | None = None
-    columns: tuple[ColumnShape, ...] | None = None
-    line: int | None = None
+def type_family(type_name: str | None) -> str | None:
+    """The family of a type class name (``VARCHAR`` -> ``string``); None when unknown."""
+    if not type_name or type_name in _NOT_TYPES:
+        return None
+    return _FAMILY_OF.get(type_name, type_name.lower())
 
 
 @dataclass(frozen=True)
 class Rename:
-    """A drop (``dropped``) and an add (``added``) that together look like a rename."""
+    """A drop and an add that together look like a rename. ``unread`` is the line of a
+    statement the reader cannot see into that runs in the same upgrade: it may be the one
+    that copies the data, so the loss is not proven and the finding is a warning."""
 
-    dropped: Change
-    added: Change
+    dropped: Op
+    added: Op
+    unread: int | None = None
+
+    @property
+    def proven(self) -> bool:
+        return self.unread is None
 
     @property
     def is_table(self) -> bool:
         return self.dropped.kind == "drop_table"
 
+    @property
+    def old_column(self) -> str:
+        return self.dropped.column or ""
 
-def type_family(type_name: str | None) -> str | None:
-    """The family of a type class name (``VARCHAR`` -> ``string``); None when unknown."""
-    if not type_name or type_name in _NOT_TYPES or type_name == "NullType":
-        return None
-    return _FAMILY_OF.get(type_name, type_name.lower())
-
-
-def _compatible(a: str | None, b: str | None) -> bool:
-    return a is None or b is None or a == b
+    @property
+    def new_column(self) -> str:
+        columns = self.added.columns or ()
+        return columns[0].name if columns else ""
 
 
-def _same_table_shape(
-    dropped: tuple[ColumnShape, ...] | None, created: tuple[ColumnShape, ...] | None
-) -> bool:
-    """Same number of columns and the same types in any order; unknown types match any."""
-    if dropped is None or created is None:
+@dataclass(frozen=True)
+class _Candidate:
+    drop: int  # positions in the upgrade's ops
+    add: int
+    similarity: float
+
+
+def find_renames(upgrade: Sequence[Op], evidence: Sequence[Op] = ()) -> list[Rename]:
+    """Drops and adds of one upgrade that pair as renames (see the module docstring).
+
+    ``evidence`` holds more data records of the same upgrade (the static reading's
+    ``get_bind().execute(...)`` calls, which a database run does not record); they count
+    wherever they are, since their position among the recorded operations is not known.
+    """
+    data = [op for op in upgrade if op.is_data] + [op for op in evidence if op.is_data]
+    if any(op.kind == "orm_session" for op in data):
+        return []  # ORM code moves rows in ways a reader cannot follow: the author handled it
+    renames: list[Rename] = []
+    for kind in ("column", "table"):
+        candidates = _candidates(upgrade, data, kind)
+        renames.extend(_pair(upgrade, data, candidates))
+    return sorted(renames, key=lambda r: r.dropped.line or 0)
+
+
+def _candidates(upgrade: Sequence[Op], data: Sequence[Op], kind: str) -> list[_Candidate]:
+    drop_kind, add_kind = (
+        ("drop_column", "add_column") if kind == "column" else ("drop_table", "create_table")
+    )
+    dropped_keys = {_key(op) for op in upgrade if op.kind == drop_kind}
+    added_keys = {_key(op) for op in upgrade if op.kind == add_kind}
+    found: list[_Candidate] = []
+    for i, drop in enumerate(upgrade):
+        if drop.kind != drop_kind or _key(drop) in added_keys or not _is_user_data(drop):
+            continue
+        if _data_handled(drop, upgrade, data):
+            continue
+        for j, add in enumerate(upgrade):
+            if add.kind != add_kind or _key(add) in dropped_keys or not _is_user_data(add):
+                continue
+            if not _same_place(drop, add) or _renamed_back(add, drop, upgrade):
+                continue
+            if _writes(add, data):
+                continue
+            if kind == "column" and not _same_column_type(drop, add):
+                continue
+            if kind == "table" and not _same_table_shape(drop, add):
+                continue
+            found.append(_Candidate(i, j, _similarity(_subject(drop), _subject(add))))
+    return found
+
+
+def _pair(upgrade: Sequence[Op], data: Sequence[Op], candidates: list[_Candidate]) -> list[Rename]:
+    """Accept the pairs nothing else competes for; resolve the rest by name similarity or
+    adjacency, and leave what stays ambiguous unpaired."""
+    adjacent_pairs = _adjacent_pairs(candidates)
+    renames: list[Rename] = []
+    used_drops: set[int] = set()
+    used_adds: set[int] = set()
+    progress = True
+    while progress:
+        progress = False
+        open_ = [c for c in candidates if c.drop not in used_drops and c.add not in used_adds]
+        for candidate in sorted(open_, key=lambda c: (-c.similarity, c.drop, c.add)):
+            rivals = [
+                c
+                for c in open_
+                if c is not candidate and (c.drop == candidate.drop or c.add == candidate.add)
+            ]
+            drop, add = upgrade[candidate.drop], upgrade[candidate.add]
+            if not _plausible(drop, add, upgrade, candidate.similarity):
+                continue
+            adjacent = (candidate.drop, candidate.add) in adjacent_pairs
+            by_name = candidate.similarity >= _SIMILAR and all(
+                c.similarity < candidate.similarity for c in rivals
+            )
+            if rivals and not by_name and not (adjacent and _balanced(drop, upgrade)):
+                continue
+            used_drops.add(candidate.drop)
+            used_adds.add(candidate.add)
+            renames.append(_judged(drop, add, data))
+            progress = True
+            break
+    return sorted(renames, key=lambda r: upgrade.index(r.dropped))
+
+
+def _adjacent_pairs(candidates: list[_Candidate]) -> set[tuple[int, int]]:
+    """Candidates that run back to back (an add right before or after its drop, as a helper
+    called once per column does), taken from the start without overlapping: in
+    add, drop, add, drop the first add goes with the first drop."""
+    by_position = {(c.drop, c.add) for c in candidates}
+    taken: set[int] = set()
+    pairs: set[tuple[int, int]] = set()
+    for first in sorted({min(c.drop, c.add) for c in candidates}):
+        if first in taken or first + 1 in taken:
+            continue
+        pair = next((p for p in ((first, first + 1), (first + 1, first)) if p in by_position), None)
+        if pair is not None:
+            pairs.add(pair)
+            taken.update(pair)
+    return pairs
+
+
+def _plausible(drop: Op, add: Op, upgrade: Sequence[Op], similarity: float) -> bool:
+    """Whether a same-typed drop and add can be one thing renamed at all.
+
+    Tables: their names are alike or the created table keeps the dropped one's column names
+    (two association tables of two integers are not a rename of each other). Columns: their
+    names are alike, or the table loses as many columns as it gains (five unrelated columns
+    dropped and one new setting added is a clean-up, not a rename).
+    """
+    if similarity >= _SIMILAR:
         return True
-    if len(dropped) != len(created):
-        return False
-    known_a = Counter(c.type for c in dropped if c.type is not None)
-    known_b = Counter(c.type for c in created if c.type is not None)
-    unknown_a = len(dropped) - sum(known_a.values())
-    unknown_b = len(created) - sum(known_b.values())
-    return (
-        sum((known_a - known_b).values()) <= unknown_b
-        and sum((known_b - known_a).values()) <= unknown_a
+    if drop.kind == "drop_table":
+        return _columns_kept(drop, add)
+    return _balanced(drop, upgrade)
+
+
+def _balanced(drop: Op, upgrade: Sequence[Op]) -> bool:
+    """As many drops as adds of the drop's kind at its place (its table, or its schema)."""
+    adds = "add_column" if drop.kind == "drop_column" else "create_table"
+    place = [op for op in upgrade if _is_user_data(op) and _same_place(drop, op)]
+    return sum(op.kind == drop.kind for op in place) == sum(op.kind == adds for op in place)
+
+
+def _judged(drop: Op, add: Op, data: Sequence[Op]) -> Rename:
+    """Proven, unless a statement the reader cannot see into runs in the upgrade: it may be
+    the one that copies the data, so the rename is only likely (a warning)."""
+    unread = next((op for op in data if op.data is not None and op.data.mentions is None), None)
+    if unread is not None:
+        return Rename(drop, add, unread.line or 0)
+    return Rename(drop, add)
+
+
+def _is_user_data(op: Op) -> bool:
+    return op.table is not None and not op.table.startswith(_BATCH_TEMPORARY)
+
+
+def _data_handled(drop: Op, upgrade: Sequence[Op], data: Sequence[Op]) -> bool:
+    """A statement reads the dropped column (or table), or empties the table first."""
+    table = (drop.table or "").lower()
+    for op in data:
+        assert op.data is not None
+        if table in op.data.emptied:
+            return True
+        if op.data.mentions is None:
+            continue  # cannot tell: judged later, as a doubt
+        subject = drop.column if drop.kind == "drop_column" else drop.table
+        if subject and subject.lower() in op.data.mentions:
+            return True
+    return False
+
+
+def _writes(add: Op, data: Sequence[Op]) -> bool:
+    """A statement names the added column (or table): data was put into it."""
+    subject = _subject(add).lower()
+    return any(
+        op.data is not None and op.data.mentions is not None and subject in op.data.mentions
+        for op in data
     )
 
 
-def _exact(dropped: Change, added: Change) -> bool:
-    """Both shapes fully known and equal: preferred when several adds could match a drop."""
-    if dropped.kind == "drop_column":
-        assert dropped.column is not None and added.column is not None
-        return dropped.column.type is not None and dropped.column.type == added.column.type
-    if dropped.columns is None or added.columns is None:
-        return False
-    types_a = [c.type for c in dropped.columns]
-    types_b = [c.type for c in added.columns]
-    return None not in types_a and None not in types_b and Counter(types_a) == Counter(types_b)
+def _renamed_back(add: Op, drop: Op, upgrade: Sequence[Op]) -> bool:
+    """The added column (table) is renamed to the dropped one's name in the same upgrade:
+    the old data was copied across and the swap completed."""
+    old, new = _subject(drop), _subject(add)
+    for op in upgrade:
+        column_back = (
+            add.kind == "add_column"
+            and op.kind == "alter_column"
+            and (op.table, op.column, op.new_name) == (add.table, new, old)
+        )
+        table_back = add.kind == "create_table" and op.kind == "rename_table"
+        if column_back or (table_back and (op.table, op.new_name) == (new, old)):
+            return True
+    return False
 
 
-def find_renames(changes: Sequence[Change]) -> list[Rename]:
-    """Pair each drop with an add of compatible shape on the same table (or schema).
-
-    Not a rename: the same name dropped and added (a type change), an add whose data was
-    copied in by an ``execute``/``bulk_insert`` between it and the drop, and adds and drops
-    on different tables or schemas. Each add is used for at most one drop.
-    """
-    dropped_names = {_key(c) for c in changes if c.kind in ("drop_column", "drop_table")}
-    added_names = {_key(c) for c in changes if c.kind in ("add_column", "create_table")}
-    used: set[int] = set()
-    renames: list[Rename] = []
-    for i, drop in enumerate(changes):
-        if drop.kind not in ("drop_column", "drop_table") or _key(drop) in added_names:
-            continue
-        wanted = "add_column" if drop.kind == "drop_column" else "create_table"
-        candidates = []
-        for j, add in enumerate(changes):
-            if (
-                j in used
-                or add.kind != wanted
-                or not _same_place(drop, add)
-                or _key(add) in dropped_names
-                or (j < i and any(c.kind == "data" for c in changes[j:i]))
-            ):
-                continue
-            if wanted == "add_column":
-                assert drop.column is not None and add.column is not None
-                fits = _compatible(drop.column.type, add.column.type)
-            else:
-                fits = _same_table_shape(drop.columns, add.columns)
-            if fits:
-                candidates.append((not _exact(drop, add), j))
-        if candidates:
-            _, j = min(candidates)
-            used.add(j)
-            renames.append(Rename(dropped=drop, added=changes[j]))
-    return renames
+def _subject(op: Op) -> str:
+    """The column a column operation is about, or the table."""
+    if op.kind == "drop_column":
+        return op.column or ""
+    if op.kind == "add_column":
+        return op.columns[0].name if op.columns else ""
+    return op.table or ""
 
 
-def _same_place(drop: Change, add: Change) -> bool:
+def _key(op: Op) -> tuple[str | None, str | None, str | None]:
+    if op.kind in ("drop_column", "add_column"):
+        return (op.schema, op.table, _subject(op))
+    return (op.schema, op.table, None)
+
+
+def _same_place(drop: Op, add: Op) -> bool:
     """Columns: the same table. Tables: the same schema (a rename does not move schemas)."""
-    if drop.kind == "drop_column":
+    if drop.kind in ("drop_column", "add_column"):
         return (drop.schema, drop.table) == (add.schema, add.table)
     return drop.schema == add.schema
 
 
-def _key(change: Change) -> tuple[str | None, str, str | None]:
-    """What a change is about: the column (schema, table, name) or the table (schema, name)."""
-    if change.kind in ("drop_column", "add_column"):
-        assert change.column is not None
-        return (change.schema, change.table, change.column.name)
-    return (change.schema, change.table, None)
+def _column_type(op: Op) -> str | None:
+    if not op.columns:
+        return None
+    name = op.column if op.kind == "drop_column" else op.columns[0].name
+    column = next((c for c in op.columns if c.name == name), op.columns[0])
+    return type_family(column.type)
+
+
+def _same_column_type(drop: Op, add: Op) -> bool:
+    """Both types known and of one family: an unknown type never matches."""
+    dropped, added = _column_type(drop), _column_type(add)
+    return dropped is not None and dropped == added
+
+
+def _families(columns: tuple[Column, ...] | None) -> Counter[str] | None:
+    if columns is None:
+        return None
+    families = [type_family(c.type) for c in columns]
+    if not families or None in families:
+        return None
+    return Counter(f for f in families if f is not None)
+
+
+def _same_table_shape(drop: Op, add: Op) -> bool:
+    """Every column's type known on both sides, the same families the same number of times.
+    A dropped table whose shape is unknown (created outside the migrations, dropped behind an
+    existence check) never matches."""
+    dropped, created = _families(drop.columns), _families(add.columns)
+    return dropped is not None and dropped == created
+
+
+def _columns_kept(drop: Op, add: Op) -> bool:
+    """At least half of the dropped table's column names come back in the created one."""
+    old = {c.name for c in drop.columns or ()}
+    new = {c.name for c in add.columns or ()}
+    return bool(old) and len(old & new) * 2 >= len(old)
+
+
+def _similarity(old: str, new: str) -> float:
+    old, new = old.lower(), new.lower()
+    ratio = difflib.SequenceMatcher(None, old, new).ratio()
+    stem_old, stem_new = old.rstrip("s"), new.rstrip("s")
+    if len(stem_old) >= 3 and len(stem_new) >= 3 and (stem_old in new or stem_new in old):
+        return max(ratio, 0.8)
+    return ratio
 
 
 # --- findings and sentences -----------------------------------------------------------------
 
 
-def _qualified(schema: str | None, table: str) -> str:
-    return f"{schema}.{table}" if schema else table
+def _qualified(schema: str | None, table: str | None) -> str:
+    return f"{schema}.{table}" if schema else str(table)
 
 
 def _finding(rename: Rename, revision: str | None, relpath: str | None) -> Finding:
@@ -233,16 +407,23 @@ def _finding(rename: Rename, revision: str | None, relpath: str | None) -> Findi
         )
         hint = f"op.rename_table({drop.table!r}, {add.table!r}{schema_kw})"
     else:
-        assert drop.column is not None and add.column is not None
         table = _qualified(drop.schema, drop.table)
-        old, new = f"{table}.{drop.column.name}", f"{table}.{add.column.name}"
+        old, new = f"{table}.{rename.old_column}", f"{table}.{rename.new_column}"
         message = (
             f"column {old} dropped and {new} added in the same revision: the data in {old} is lost"
         )
         hint = (
-            f"op.alter_column({drop.table!r}, {drop.column.name!r}, "
-            f"new_column_name={add.column.name!r}{schema_kw})"
+            f"op.alter_column({drop.table!r}, {rename.old_column!r}, "
+            f"new_column_name={rename.new_column!r}{schema_kw})"
         )
+    severity = None
+    if not rename.proven:
+        where = f" on line {rename.unread}" if rename.unread else ""
+        message = message.replace(
+            ": the data in",
+            f": unless the statement{where} (which migguard cannot read) copies it, the data in",
+        )
+        severity = Severity.WARNING
     return Finding(
         rule=RENAME_AS_DROP_ADD.id,
         message=message,
@@ -250,6 +431,7 @@ def _finding(rename: Rename, revision: str | None, relpath: str | None) -> Findi
         line=drop.line,
         revision=revision,
         hint=hint.replace("'", '"'),
+        severity=severity,
     )
 
 
@@ -259,7 +441,8 @@ def drift_renames(upgrade_ops: Any) -> list[str]:
     ``upgrade_ops`` is ``produce_migrations(...).upgrade_ops`` (or any ``OpContainer``).
     """
     sentences = []
-    for rename in find_renames(list(_changes_from_ops((op, None) for op in upgrade_ops.ops))):
+    records = oprecords.from_operations((op, None) for op in upgrade_ops.ops)
+    for rename in find_renames(records):
         drop, add = rename.dropped, rename.added
         if rename.is_table:
             sentences.append(
@@ -268,334 +451,133 @@ def drift_renames(upgrade_ops: Any) -> list[str]:
                 "see renames, use op.rename_table(...)"
             )
         else:
-            assert drop.column is not None and add.column is not None
             sentences.append(
-                f"{_qualified(drop.schema, drop.table)}: remove_column {drop.column.name} + "
-                f"add_column {add.column.name} looks like a rename; autogenerate cannot see "
+                f"{_qualified(drop.schema, drop.table)}: remove_column {rename.old_column} + "
+                f"add_column {rename.new_column} looks like a rename; autogenerate cannot see "
                 "renames, use op.alter_column(..., new_column_name=...)"
             )
     return sentences
 
 
-# --- runtime: Alembic operation objects -----------------------------------------------------
+# --- the two readers ------------------------------------------------------------------------
+
+
+def from_ops(
+    revision: str, relpath: str, records: Sequence[Op], evidence: Sequence[Op] = ()
+) -> list[Finding]:
+    """Renames among the operations one upgrade invoked (the runner's records, each with its
+    line in the revision, drops with their database types); ``evidence`` holds the data
+    statements the static reading of the same ``upgrade()`` found, which run outside
+    Alembic's operations."""
+    return [_finding(rename, revision, relpath) for rename in find_renames(records, evidence)]
 
 
 @produces(Phase.RUN, RENAME_AS_DROP_ADD)
 def after_run(run: RunContext) -> list[Finding]:
     """Renames among the operations each upgrade invoked (the recorded ops)."""
+    return from_run(run.result, run.project)
+
+
+def from_run(result: RunResult, project: Project) -> list[Finding]:
+    """Renames in every upgrade the database run recorded."""
+    files = {f.revision: f for f in project.revision_files() if f.revision}
     findings: list[Finding] = []
-    for revision, recorded in run.result.recorded_ops.items():
-        findings += from_ops(revision, run.result.paths.get(revision, ""), recorded)
+    for revision, recorded in result.recorded_ops.items():
+        if not any(op.kind in ("drop_column", "drop_table") for op in recorded):
+            continue
+        file = files.get(revision)
+        # Alembic's own op.execute/bulk_insert are in the record, with their real SQL
+        evidence = [
+            op
+            for op in (oprecords.read_revision(file) if file else [])
+            if op.kind in ("statement", "orm_session")
+        ]
+        findings += from_ops(revision, result.paths.get(revision, ""), recorded, evidence)
     return findings
-
-
-def from_ops(revision: str, relpath: str, ops: list[tuple[object, int | None]]) -> list[Finding]:
-    """Renames among the operations one upgrade invoked, each with its line in the revision.
-
-    Batch operations (``batch_op.drop_column``) arrive as the same op classes with the
-    table name filled in, so they need no special case. Besides Alembic ops, a statement the
-    revision executed on the connection itself (a SQLAlchemy ``Executable`` or a SQL string,
-    e.g. from ``op.get_bind().execute(...)``) may be passed: like ``op.execute`` it counts as a
-    data copy between an add and a drop.
-    """
-    changes = list(_changes_from_ops(ops))
-    return [_finding(rename, revision, relpath) for rename in find_renames(changes)]
-
-
-def _changes_from_ops(ops: Iterable[tuple[object, int | None]]) -> Iterator[Change]:
-    from alembic.operations import ops as alembic_ops
-    from sqlalchemy.sql.base import Executable
-
-    for op, line in ops:
-        if isinstance(op, alembic_ops.ModifyTableOps | alembic_ops.UpgradeOps):
-            yield from _changes_from_ops((inner, line) for inner in op.ops)
-        elif isinstance(op, alembic_ops.DropColumnOp):
-            reverse = op._reverse
-            type_ = reverse.column.type if reverse is not None else None
-            column = ColumnShape(op.column_name, _runtime_family(type_))
-            yield Change("drop_column", op.table_name, op.schema, column=column, line=line)
-        elif isinstance(op, alembic_ops.AddColumnOp):
-            column = ColumnShape(op.column.name, _runtime_family(op.column.type))
-            yield Change("add_column", op.table_name, op.schema, column=column, line=line)
-        elif isinstance(op, alembic_ops.DropTableOp):
-            columns = _runtime_columns(op._reverse.columns) if op._reverse else None
-            yield Change("drop_table", op.table_name, op.schema, columns=columns, line=line)
-        elif isinstance(op, alembic_ops.CreateTableOp):
-            columns = _runtime_columns(op.columns)
-            yield Change("create_table", op.table_name, op.schema, columns=columns, line=line)
-        elif isinstance(op, alembic_ops.ExecuteSQLOp | alembic_ops.BulkInsertOp | str | Executable):
-            yield Change("data", line=line)
-
-
-def _runtime_columns(items: Iterable[object]) -> tuple[ColumnShape, ...]:
-    from sqlalchemy import Column
-
-    return tuple(
-        ColumnShape(item.name, _runtime_family(item.type))
-        for item in items
-        if isinstance(item, Column)
-    )
-
-
-def _runtime_family(type_: object) -> str | None:
-    """The family of a SQLAlchemy type instance, by its class or the closest known base."""
-    if type_ is None:
-        return None
-    impl = getattr(type_, "impl_instance", None)  # TypeDecorator
-    if impl is not None and impl is not type_:
-        type_ = impl
-    for cls in type(type_).__mro__:
-        if cls.__name__ in _FAMILY_OF:
-            return _FAMILY_OF[cls.__name__]
-    return type_family(type(type_).__name__)
-
-
-# --- static: the revision file's source -----------------------------------------------------
 
 
 @produces(Phase.STATIC_READING, RENAME_AS_DROP_ADD)
 def static_reading(ctx: StaticContext) -> list[Finding]:
     """Without a run (``--static``), renames read from each revision's source."""
+    return from_project(ctx.project)
+
+
+def from_project(project: Project) -> list[Finding]:
+    """Renames in every revision file, statically, with the types the history gives."""
+    files = project.revision_files()
+    history = column_types(files)
     findings: list[Finding] = []
-    for revision_file in ctx.project.revision_files():
-        findings += from_source(revision_file)
+    for file in files:
+        findings += from_source(file, history)
     return findings
 
 
-def from_source(revision_file: RevisionFile) -> list[Finding]:
-    """Renames visible in ``upgrade()``'s source: literal table/column names only.
+ColumnKey = tuple[str | None, str, str]
+
+
+def column_types(files: Sequence[RevisionFile]) -> dict[ColumnKey, Column]:
+    """Each column's definition where the revisions agree on it: every ``create_table`` and
+    ``add_column`` that makes it gives one type family, and nothing changes its type
+    (``alter_column(type_=...)``, or SQL that names it next to ``TYPE``). A column whose
+    history is ambiguous is left out, so its drop pairs with nothing."""
+    seen: dict[ColumnKey, list[Column]] = {}
+    changed: set[ColumnKey] = set()
+    retyped: set[str] = set()
+    for file in files:
+        for op in oprecords.read_revision(file, "upgrade"):
+            if op.kind in ("create_table", "add_column") and op.table and op.columns:
+                for column in op.columns:
+                    seen.setdefault((op.schema, op.table, column.name), []).append(column)
+            elif op.kind == "alter_column" and op.table and op.column and op.type:
+                changed.add((op.schema, op.table, op.column))
+            elif op.data is not None and op.data.mentions and "type" in op.data.mentions:
+                retyped.update(op.data.mentions)
+    known: dict[ColumnKey, Column] = {}
+    for key, columns in seen.items():
+        families = {type_family(c.type) for c in columns}
+        steady = key not in changed and key[2].lower() not in retyped
+        if steady and len(families) == 1 and None not in families:
+            known[key] = columns[0]
+    return known
+
+
+def from_source(
+    revision_file: RevisionFile, history: dict[ColumnKey, Column] | None = None
+) -> list[Finding]:
+    """Renames visible in ``upgrade()``'s source: literal table and column names only.
 
     A dropped column's type is taken from the ``downgrade()`` that adds it back (and a
-    dropped table's columns from the ``create_table`` that recreates it); without that
-    evidence the type is unknown and any added column matches.
+    dropped table's columns from the ``create_table`` that recreates it), else from the
+    revisions that created it (``history``, see :func:`column_types`); without that
+    evidence the type is unknown and the drop pairs with nothing.
     """
-    upgrade = revision_file.function("upgrade")
-    if upgrade is None:
+    upgrade = oprecords.read_revision(revision_file, "upgrade")
+    if not any(op.kind in ("drop_column", "drop_table") for op in upgrade):
         return []
-    op_names = _op_names(revision_file.tree)
-    changes = _read_changes(upgrade, op_names)
-    if not any(c.kind in ("drop_column", "drop_table") for c in changes):
-        return []
-    downgrade = revision_file.function("downgrade")
-    if downgrade is not None:
-        changes = _with_dropped_shapes(changes, _read_changes(downgrade, op_names))
+    downgrade = oprecords.read_revision(revision_file, "downgrade")
+    upgrade = _with_dropped_shapes(upgrade, downgrade, history or {})
     return [
         _finding(rename, revision_file.revision, revision_file.relpath)
-        for rename in find_renames(changes)
+        for rename in find_renames(upgrade)
     ]
 
 
-def _with_dropped_shapes(changes: list[Change], downgrade: list[Change]) -> list[Change]:
-    """Fill in what was dropped from what the downgrade puts back."""
-    readded = {_key(c): c for c in downgrade if c.kind in ("add_column", "create_table")}
+def _with_dropped_shapes(
+    upgrade: list[Op], downgrade: list[Op], history: dict[ColumnKey, Column]
+) -> list[Op]:
+    """Fill in what was dropped from what the downgrade puts back, or the history made."""
+    from dataclasses import replace
+
+    readded = {_key(op): op for op in downgrade if op.kind in ("add_column", "create_table")}
     result = []
-    for change in changes:
-        if change.kind == "drop_column" and change.column and change.column.type is None:
-            back = readded.get(_key(change))
-            if back is not None and back.column is not None:
-                change = replace(change, column=back.column)
-        elif change.kind == "drop_table" and change.columns is None:
-            back = readded.get(_key(change))
-            if back is not None:
-                change = replace(change, columns=back.columns)
-        result.append(change)
+    for op in upgrade:
+        if op.kind in ("drop_column", "drop_table") and op.columns is None:
+            back = readded.get(_key(op))
+            if back is not None and back.columns is not None:
+                op = replace(op, columns=back.columns)
+            elif op.kind == "drop_column" and op.table and op.column:
+                made = history.get((op.schema, op.table, op.column))
+                if made is not None:
+                    op = replace(op, columns=(made,))
+        result.append(op)
     return result
-
-
-def _op_names(tree: ast.Module) -> set[str]:
-    """Names the module binds to ``alembic.op`` (``op`` unless imported under another)."""
-    names = {"op"}
-    for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and node.module == "alembic":
-            names.update(a.asname for a in node.names if a.name == "op" and a.asname)
-    return names
-
-
-def _read_changes(
-    function: ast.FunctionDef | ast.AsyncFunctionDef, op_names: set[str]
-) -> list[Change]:
-    reader = _ChangeReader(op_names)
-    for statement in function.body:
-        reader.visit(statement)
-    return reader.changes
-
-
-class _ChangeReader(ast.NodeVisitor):
-    """Collects the schema changes of one function body in source order."""
-
-    def __init__(self, op_names: set[str]) -> None:
-        self.op_names = op_names
-        self.batch: dict[str, tuple[str, str | None]] = {}
-        self.changes: list[Change] = []
-
-    def visit_With(self, node: ast.With | ast.AsyncWith) -> None:
-        outer = dict(self.batch)
-        for item in node.items:
-            self.visit(item.context_expr)
-            target = self._batch_table(item.context_expr)
-            if target is not None and isinstance(item.optional_vars, ast.Name):
-                self.batch[item.optional_vars.id] = target
-        for statement in node.body:
-            self.visit(statement)
-        self.batch = outer
-
-    visit_AsyncWith = visit_With  # type: ignore[assignment]
-
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
-        """A nested function runs only if called: the runtime reader sees those."""
-
-    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
-    visit_Lambda = visit_FunctionDef  # type: ignore[assignment]
-    visit_ClassDef = visit_FunctionDef  # type: ignore[assignment]
-
-    def visit_Call(self, node: ast.Call) -> None:
-        self.generic_visit(node)
-        func = node.func
-        if not isinstance(func, ast.Attribute):
-            return
-        if func.attr in _DATA_METHODS:
-            self.changes.append(Change("data", line=node.lineno))
-            return
-        if not isinstance(func.value, ast.Name):
-            return
-        receiver = func.value.id
-        if receiver in self.batch:
-            table, schema = self.batch[receiver]
-            change = self._batch_call(func.attr, node, table, schema)
-        elif receiver in self.op_names:
-            change = self._op_call(func.attr, node)
-        else:
-            return
-        if change is not None:
-            self.changes.append(change)
-
-    def _batch_table(self, node: ast.expr) -> tuple[str, str | None] | None:
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "batch_alter_table"
-            and isinstance(node.func.value, ast.Name)
-            and node.func.value.id in self.op_names
-        ):
-            table = _string(_argument(node, 0, "table_name"))
-            if table is not None:
-                return table, _schema(node)
-        return None
-
-    def _op_call(self, method: str, node: ast.Call) -> Change | None:
-        table = _string(_argument(node, 0, "table_name"))
-        if table is None:
-            return None
-        schema = _schema(node)
-        if method == "drop_column":
-            name = _string(_argument(node, 1, "column_name"))
-            if name is not None:
-                return Change("drop_column", table, schema, ColumnShape(name), line=node.lineno)
-        elif method == "add_column":
-            column = _column(_argument(node, 1, "column"))
-            if column is not None:
-                return Change("add_column", table, schema, column, line=node.lineno)
-        elif method == "drop_table":
-            return Change("drop_table", table, schema, line=node.lineno)
-        elif method == "create_table":
-            columns = _table_columns(node.args[1:])
-            return Change("create_table", table, schema, columns=columns, line=node.lineno)
-        return None
-
-    def _batch_call(
-        self, method: str, node: ast.Call, table: str, schema: str | None
-    ) -> Change | None:
-        if method == "drop_column":
-            name = _string(_argument(node, 0, "column_name"))
-            if name is not None:
-                return Change("drop_column", table, schema, ColumnShape(name), line=node.lineno)
-        elif method == "add_column":
-            column = _column(_argument(node, 0, "column"))
-            if column is not None:
-                return Change("add_column", table, schema, column, line=node.lineno)
-        return None
-
-
-def _argument(node: ast.Call, position: int, keyword: str) -> ast.expr | None:
-    for kw in node.keywords:
-        if kw.arg == keyword:
-            return kw.value
-    if len(node.args) > position and not any(
-        isinstance(a, ast.Starred) for a in node.args[: position + 1]
-    ):
-        return node.args[position]
-    return None
-
-
-def _string(node: ast.expr | None) -> str | None:
-    """A literal string, also wrapped as ``op.f("...")`` or ``conv("...")``."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    if isinstance(node, ast.Call) and len(node.args) == 1 and _callee(node) in ("f", "conv"):
-        return _string(node.args[0])
-    return None
-
-
-def _schema(node: ast.Call) -> str | None:
-    """The ``schema=`` keyword: its value, or its source text when it is not a literal."""
-    for kw in node.keywords:
-        if kw.arg == "schema":
-            if isinstance(kw.value, ast.Constant):
-                return None if kw.value.value is None else str(kw.value.value)
-            return ast.unparse(kw.value)
-    return None
-
-
-def _callee(node: ast.Call) -> str | None:
-    func = node.func
-    if isinstance(func, ast.Attribute):
-        return func.attr
-    if isinstance(func, ast.Name):
-        return func.id
-    return None
-
-
-def _column(node: ast.expr | None) -> ColumnShape | None:
-    """``sa.Column("name", sa.String(50), ...)`` as a shape; None if not a named Column."""
-    if not isinstance(node, ast.Call) or _callee(node) != "Column":
-        return None
-    keywords = {kw.arg: kw.value for kw in node.keywords}
-    positional = [a for a in node.args if not isinstance(a, ast.Starred)]
-    if "name" in keywords:
-        name_node, rest = keywords["name"], positional
-    else:
-        name_node, rest = (positional[0] if positional else None), positional[1:]
-    name = _string(name_node)
-    if name is None:
-        return None
-    type_node = keywords.get("type_", rest[0] if rest else None)
-    return ColumnShape(name, type_family(_type_name(type_node)))
-
-
-def _type_name(node: ast.expr | None) -> str | None:
-    """``sa.String(50)`` -> ``String``; ``sa.JSON().with_variant(...)`` -> ``JSON``."""
-    while isinstance(node, ast.Call):
-        func = node.func
-        if isinstance(func, ast.Attribute) and func.attr in ("with_variant", "evaluates_none"):
-            node = func.value
-        else:
-            node = func
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    if isinstance(node, ast.Name):
-        return node.id
-    return None
-
-
-def _table_columns(arguments: Sequence[ast.expr]) -> tuple[ColumnShape, ...] | None:
-    """The named columns of ``create_table``; None when ``*columns`` hides them."""
-    if any(isinstance(a, ast.Starred) for a in arguments):
-        return None
-    columns = []
-    for argument in arguments:
-        column = _column(argument)
-        if column is not None:
-            columns.append(column)
-        elif isinstance(argument, ast.Call) and _callee(argument) == "Column":
-            return None  # a Column whose name is not a literal
-    return tuple(columns)

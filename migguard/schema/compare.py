@@ -13,6 +13,7 @@ column already differs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any, TypeVar
 
@@ -195,7 +196,7 @@ def _compare_constraints(before: Snapshot, after: Snapshot) -> list[Difference]:
                 ("type", old.type, new.type), ("definition", old.definition, new.definition)
             )
             found.append(_changed("constraint", old.name, table, changes, subkind=new.type))
-    return found
+    return _renamed(found, lambda d: d.detail)
 
 
 def _constraint_key(constraint: Constraint) -> tuple[str | None, str, str]:
@@ -224,7 +225,46 @@ def _compare_indexes(before: Snapshot, after: Snapshot) -> list[Difference]:
                 ("table", old.table, new.table), ("definition", old.definition, new.definition)
             )
             found.append(_changed("index", name, table, changes, subkind))
-    return found
+    return _renamed(found, lambda d: _INDEX_NAME.sub("INDEX ON", d.detail, count=1))
+
+
+_INDEX_NAME = re.compile(r"INDEX \S+ ON")
+
+
+def _renamed(found: list[Difference], shape: Callable[[Difference], str]) -> list[Difference]:
+    """One removed and one added object of the same kind, table and definition are one object
+    with two names: a single difference says so, instead of "missing" plus "extra"."""
+
+    def key(d: Difference) -> tuple[str, str | None, str, str]:
+        return (d.kind, d.table, d.subkind, shape(d))
+
+    removed = [d for d in found if d.status == "removed"]
+    added = [d for d in found if d.status == "added"]
+    result: list[Difference] = []
+    paired: set[int] = set()
+    for difference in found:
+        if id(difference) in paired:
+            continue
+        if difference.status == "removed":
+            same = [d for d in added if key(d) == key(difference)]
+            twins = [d for d in removed if key(d) == key(difference)]
+            if len(same) == 1 and len(twins) == 1:
+                new = same[0]
+                paired.add(id(new))
+                result.append(
+                    Difference(
+                        difference.kind,
+                        difference.name,
+                        difference.table,
+                        "renamed",
+                        difference.detail,
+                        difference.subkind,
+                        (("name", difference.name, new.name),),
+                    )
+                )
+                continue
+        result.append(difference)
+    return result
 
 
 def _index_key(index: Index) -> tuple[str | None, str]:

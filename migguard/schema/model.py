@@ -204,21 +204,34 @@ class Difference:
     kind: str
     name: str
     table: str | None
-    status: str  # "added" (only in after), "removed" (only in before), "changed"
+    # "added" (only in after), "removed" (only in before), "changed", "renamed" (the same
+    # object under another name in after: ``changes`` holds the two names)
+    status: str
     detail: str
     subkind: str = ""
     changes: tuple[Change, ...] = ()
 
     @property
+    def noun(self) -> str:
+        """``check constraint``, ``unique index``, ``column``..."""
+        return _NOUNS.get((self.kind, self.subkind)) or _NOUNS.get((self.kind, "")) or self.kind
+
+    @property
     def label(self) -> str:
         """``check constraint ck_books_pages on books``, ``column books.isbn``, ..."""
-        noun = _NOUNS.get((self.kind, self.subkind)) or _NOUNS.get((self.kind, "")) or self.kind
         if self.table and self.kind not in ("column", "table"):
-            return f"{noun} {self.name} on {self.table}"
-        return f"{noun} {self.name}"
+            return f"{self.noun} {self.name} on {self.table}"
+        return f"{self.noun} {self.name}"
+
+    @property
+    def new_name(self) -> str:
+        """For a ``renamed`` difference, the name on the ``after`` side."""
+        return next((after for attribute, _, after in self.changes if attribute == "name"), "")
 
     def describe_roundtrip(self) -> str:
         """Phrased for "upgrade then downgrade should be a no-op"."""
+        if self.status == "renamed":
+            return f"{self.label} comes back named {self.new_name}: {self.detail}"
         if self.status == "added":
             return f"{self.label} left behind"
         if self.status == "removed":
@@ -227,6 +240,12 @@ class Difference:
 
     def describe_models(self) -> str:
         """Phrased for "the migrations at head should build what the models build"."""
+        if self.status == "renamed":
+            on = f" on {self.table}" if self.table else ""
+            return (
+                f"{self.noun}{on} is named {self.name} by the migrations, {self.new_name} by "
+                f"the models: {self.detail}"
+            )
         if self.status == "added":
             return _with_detail(
                 f"{self.label} is in the models but not created by the migrations", self.detail

@@ -173,3 +173,42 @@ def test_static_mode_starts_no_database() -> None:
     assert result.findings() == []
     assert set(postgres_processes()) <= before
     assert result.json["summary"]["checked"] == 0
+
+
+def test_a_foreign_key_named_differently_is_one_schema_mismatch() -> None:
+    result = _check("schema_mismatch_fk_name")
+    assert result.code == 1, result.stderr
+    [finding] = result.findings("schema-mismatch")
+    assert (finding["path"], finding["line"], finding["revision"]) == (
+        "models.py",
+        26,
+        "0001_initial",
+    )
+    assert finding["message"] == (
+        "foreign key on books is named books_author_id_fkey by the migrations, "
+        "fk_books_author_id_authors by the models: FOREIGN KEY (author_id) REFERENCES authors(id)"
+    )
+    assert finding["hint"] == (
+        'op.execute("ALTER TABLE books RENAME CONSTRAINT books_author_id_fkey TO '
+        "fk_books_author_id_authors\") in a new revision, or name it 'books_author_id_fkey' "
+        "in the model"
+    )
+
+
+def test_models_env_py_does_not_import_are_one_finding_at_env_py() -> None:
+    """env.py's metadata comes from app/db/base.py, which imports the user model only: the
+    tables of app/models/item.py and tag.py are one finding naming those modules, not a drift
+    error per table blamed on model files; the real drift (users.full_name) stays."""
+    result = _check("drift_unimported_models")
+    assert result.code == 1, result.stderr
+    located = sorted((f["path"], f["line"]) for f in result.findings("drift"))
+    assert located == [("app/models/user.py", 8), ("migrations/env.py", 11)]
+    [env] = [f for f in result.findings("drift") if f["path"] == "migrations/env.py"]
+    assert env["message"].startswith(
+        "target_metadata lacks 3 table(s) the migrations create and the project has models "
+        "for (item_tags, items, tags)"
+    )
+    assert "import app.models.item" in env["hint"]
+    assert "import app.models.tag" in env["hint"]
+    [user] = [f for f in result.findings("drift") if f["path"] == "app/models/user.py"]
+    assert "full_name" in user["message"]
