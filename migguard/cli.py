@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from migguard import __version__
-from migguard.config import FORMATS, PROVIDERS, load_settings
+from migguard.config import DEPLOY_ORDERS, FORMATS, PROVIDERS, load_settings
 from migguard.errors import MigguardError, Terminated
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -109,6 +109,12 @@ def _split(value: str | None) -> tuple[str, ...] | None:
 @click.option("--static", is_flag=True, default=False, help="Only rules that need no database")
 @click.option("--since", default=None, help="Round-trip only revisions added since REV or git ref")
 @click.option(
+    "--deploy-order",
+    type=click.Choice(DEPLOY_ORDERS),
+    default=None,
+    help="Which release meets which schema during a deploy (default: migrate-first)",
+)
+@click.option(
     "--baseline",
     type=click.Path(path_type=Path),
     default=None,
@@ -142,6 +148,7 @@ def check(
     ignore: str | None,
     static: bool,
     since: str | None,
+    deploy_order: str | None,
     baseline: Path | None,
     metadata: str | None,
     timeout: float | None,
@@ -167,6 +174,7 @@ def check(
                 "ignore": _split(ignore),
                 "static": static or None,
                 "since": since,
+                "deploy_order": deploy_order,
                 "baseline": baseline,
                 "metadata": metadata,
                 "timeout": timeout,

@@ -24,6 +24,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 FORMATS = ("text", "json", "github", "sarif")
 PROVIDERS = ("auto", "url", "embedded", "local", "docker", "sqlite")
+# Which release meets which schema during a deploy (breaks-running-release).
+DEPLOY_ORDERS = ("migrate-first", "code-first")
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Settings:
     naming: dict[str, str] = field(default_factory=dict)
     severity: dict[str, Severity] = field(default_factory=dict)
     output: Path | None = None
+    deploy_order: str = "migrate-first"
 
     def rule_enabled(self, rule_id: str) -> bool:
         """ruff-style selection: a rule runs if selected (or nothing is) and not ignored."""
@@ -83,6 +86,7 @@ _FILE_KEYS = {
     "naming",
     "severity",
     "config",
+    "deploy_order",
 }
 
 
@@ -194,6 +198,10 @@ def _coerce(values: dict[str, Any], source: Path | None) -> Settings:
             value = {str(k): str(v) for k, v in value.items()}
         elif key == "format" and value not in FORMATS:
             raise MigguardError(f"format must be one of {', '.join(FORMATS)}", path=where)
+        elif key == "deploy_order" and value not in DEPLOY_ORDERS:
+            raise MigguardError(
+                f"deploy-order must be one of {', '.join(DEPLOY_ORDERS)}, not {value!r}", path=where
+            )
         elif key == "db" and value not in PROVIDERS:
             raise MigguardError(f"db must be one of {', '.join(PROVIDERS)}", path=where)
         setattr(settings, key, value)

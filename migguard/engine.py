@@ -109,7 +109,7 @@ def _offline_metadata(project: Project, settings: Settings, report: Report) -> A
     from migguard import runner, safety
 
     if settings.metadata:
-        return _metadata_override(settings)
+        return metadata_override(settings)
     config = project.alembic_config()
     guard = safety.Guard(env_py=project.env_py)
     try:
@@ -148,26 +148,31 @@ def _database_findings(
 ) -> list[Finding]:
     from migguard import database, extensions
     from migguard.checks import RunContext
+    from migguard.deploy.release import running_release
     from migguard.runner import RunPlan
 
     driver = project_driver(project, dotenv_values)
-    with database.provide(
-        settings.db,
-        database_url=settings.database_url,
-        postgres_version=settings.postgres_version,
-        wants_sqlite=driver == "sqlite",
-        extensions=extensions.required(project),
-    ) as server:
+    with (
+        running_release(project, settings, new) as (release, release_notes),
+        database.provide(
+            settings.db,
+            database_url=settings.database_url,
+            postgres_version=settings.postgres_version,
+            wants_sqlite=driver == "sqlite",
+            extensions=extensions.required(project),
+        ) as server,
+    ):
         report.database = f"{server.kind} {server.version}".strip()
         with _ModelsDatabase(server) as models_database:
             plan = RunPlan(
                 since=new,
-                metadata_override=_metadata_override(settings),
+                metadata_override=metadata_override(settings),
                 on_revision=on_revision,
                 on_metadata=models_database.fill,
+                on_base_head=release.at_base_head if release is not None else None,
             )
             result = _run_on(
-                server, project, settings, driver, dotenv_values, plan, models_database
+                server, project, settings, driver, dotenv_values, plan, models_database, release
             )
         report.checked = len(result.checked)
         report.skipped = len(result.revisions) - len(result.checked)
@@ -177,11 +182,13 @@ def _database_findings(
             result=result,
             notes=report.notes,
             compare_models=lambda: _models_differences(server, result, models_database),
+            running_release=release,
         )
         findings: list[Finding] = []
         for check in rules.checks(rules.Phase.RUN):
             findings += check.function(run)
         report.notes.extend(result.notes)
+        report.notes.extend(release_notes)
     return findings
 
 
@@ -193,6 +200,7 @@ def _run_on(
     dotenv_values: dict[str, str],
     plan: Any,
     models_database: _ModelsDatabase | None = None,
+    release: Any = None,
 ) -> RunResult:
     import os
 
@@ -216,6 +224,8 @@ def _run_on(
         existing={**dotenv_values, **os.environ},
     )
     guard.variables_set = tuple(values)
+    if release is not None:
+        release.start(url, server.is_sqlite, values)
     config = project.alembic_config()
     config.set_main_option(
         "sqlalchemy.url", target.render_as_string(hide_password=False).replace("%", "%%")
@@ -398,7 +408,7 @@ def _as_list(metadata: Any) -> list[Any]:
     return [metadata]
 
 
-def _metadata_override(settings: Settings) -> Any:
+def metadata_override(settings: Settings) -> Any:
     if not settings.metadata:
         return None
     import importlib

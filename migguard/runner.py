@@ -87,6 +87,9 @@ class RunPlan:
     # Called with the target metadata before the first step (the engine builds the models'
     # database meanwhile).
     on_metadata: Callable[[Any], None] | None = None
+    # Called once, committed, just before the first revision of ``since`` upgrades: the
+    # schema the release being replaced runs on (breaks-running-release looks at it).
+    on_base_head: Callable[[], None] | None = None
 
 
 class _Abort(Exception):
@@ -294,6 +297,9 @@ def _drive(
         if plan.on_revision is not None:
             plan.on_revision(number, len(ordered), sc.revision)
         round_trip = plan.stairway and (plan.since is None or sc.revision in plan.since)
+        if plan.on_base_head is not None and plan.since and sc.revision in plan.since:
+            plan.on_base_head()
+            plan.on_base_head = None
         if round_trip and before is None:
             before = snap()
         # a copy of each value too: SQLAlchemy adds created type names to the memo's sets

@@ -86,8 +86,15 @@ def _descendants(files: list[RevisionFile], revision: str) -> set[str]:
     return found
 
 
-def _added_in_git(project: Project, ref: str) -> set[str]:
-    """Revision files added since the merge base of HEAD and ``ref``, plus untracked ones."""
+def names_revision(project: Project, value: str) -> bool:
+    """Whether ``--since`` names a revision of this project rather than a git ref."""
+    return _matching_revision(project.revision_files(), value.strip()) is not None
+
+
+def merge_base(project: Project, ref: str) -> tuple[Path, str]:
+    """The repository's top level and the commit where ``HEAD`` left ``ref``: the code that
+    was reviewed and released before this branch (``ref`` itself when git knows no merge
+    base); raises MigguardError when ``ref`` is not a commit of the project's repository."""
     toplevel = _git(project.root, "rev-parse", "--show-toplevel", ref=ref)
     if toplevel.returncode != 0:
         said = (toplevel.stderr.strip().splitlines() or [""])[0]
@@ -98,10 +105,17 @@ def _added_in_git(project: Project, ref: str) -> set[str]:
         )
         raise MigguardError(f"--since {ref}: not a revision id of this project, and {where}")
     top = Path(toplevel.stdout.strip()).resolve()
-    if _git(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", ref=ref).returncode:
+    commit = _git(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", ref=ref)
+    if commit.returncode:
         raise MigguardError(f"--since {ref}: neither a revision id of this project nor a git ref")
-    merge_base = _git(top, "merge-base", "HEAD", ref, ref=ref)
-    base = merge_base.stdout.strip() if merge_base.returncode == 0 else ref
+    found = _git(top, "merge-base", "HEAD", ref, ref=ref)
+    base = found.stdout.strip() if found.returncode == 0 else commit.stdout.strip()
+    return top, base
+
+
+def _added_in_git(project: Project, ref: str) -> set[str]:
+    """Revision files added since the merge base of HEAD and ``ref``, plus untracked ones."""
+    top, base = merge_base(project, ref)
     pathspecs = _pathspecs(project, top)
     if not pathspecs:
         return set()

@@ -10,7 +10,7 @@
 #
 # Inputs arrive as environment variables, set by action.yml from its `with:` inputs:
 #   INPUT_PATH, INPUT_ARGS (shell-quoted extra arguments), INPUT_DATABASE_URL,
-#   INPUT_POSTGRES_VERSION, INPUT_SINCE, INPUT_SARIF.
+#   INPUT_POSTGRES_VERSION, INPUT_SINCE, INPUT_DEPLOY_ORDER, INPUT_SARIF.
 set -uo pipefail
 
 # Python, not eval: split INPUT_ARGS with shell quoting rules into NUL-separated words.
@@ -54,6 +54,9 @@ check() {
     fi
     if [ -n "${INPUT_SINCE:-}" ]; then
         options+=(--since "$INPUT_SINCE")
+    fi
+    if [ -n "${INPUT_DEPLOY_ORDER:-}" ]; then
+        options+=(--deploy-order "$INPUT_DEPLOY_ORDER")
     fi
     # The URL goes through the environment, never the command line (it carries a password).
     if [ -n "${INPUT_DATABASE_URL:-}" ]; then

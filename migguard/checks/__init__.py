@@ -41,6 +41,9 @@ class RunContext:
     result: RunResult
     notes: list[str]
     compare_models: Callable[[], list[Difference]]
+    # With --since GIT_REF: the other release's models, ready to meet the schema at head
+    # (migguard.deploy.release.RunningRelease); None when breaks-running-release cannot run.
+    running_release: Any = None
     _differences: list[Difference] | None = field(default=None, repr=False)
 
     def models_differences(self) -> list[Difference]:

@@ -22,7 +22,16 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.timeout(300)
 
 SCRIPT = "scripts/action-run.sh"
-INPUTS = {"path", "args", "python-version", "database-url", "postgres-version", "sarif", "since"}
+INPUTS = {
+    "path",
+    "args",
+    "python-version",
+    "database-url",
+    "postgres-version",
+    "sarif",
+    "since",
+    "deploy-order",
+}
 OUTPUTS = {"findings", "sarif-file", "exit-code"}
 UPGRADE_FAILS_FILE = "tests/fixtures/upgrade_fails/migrations/versions/0002_bad_sql.py"
 
@@ -82,6 +91,7 @@ def test_action_yml_declares_the_inputs_and_outputs() -> None:
     assert action["inputs"]["python-version"]["default"] == "3.12"
     since = action["inputs"]["since"]["default"]
     assert "github.base_ref" in since and "origin/" in since
+    assert action["inputs"]["deploy-order"]["default"] == "migrate-first"
     assert set(action["outputs"]) == OUTPUTS
     for name, output in action["outputs"].items():
         assert output["value"] == f"${{{{ steps.check.outputs.{name} }}}}"

@@ -1,0 +1,415 @@
+"""``breaks-running-release`` end to end: git repositories of two commits built here, the real
+CLI with ``--since main``, real PostgreSQL.
+
+Each repository holds a small ORM project on ``main`` (users with a full name, teams through a
+membership table, posts by an author) and a ``feature`` commit on top with one new revision and
+the models as that revision leaves them. The release running during the deploy is ``main``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES, REPO, CliResult, run_cli
+
+pytestmark = pytest.mark.timeout(300)
+
+ENV_PY = FIXTURES / "clean_db" / "migrations" / "env.py"
+ALEMBIC_INI = FIXTURES / "clean_db" / "alembic.ini"
+
+_FIRST_REVISION = '''"""Users, teams, memberships, posts."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0001_initial"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "users",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("email", sa.String(200), nullable=False, unique=True),
+        sa.Column("full_name", sa.String(200), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+    )
+    op.create_table(
+        "teams",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("name", sa.String(80), nullable=False),
+    )
+    op.create_table(
+        "memberships",
+        sa.Column("user_id", sa.Integer(), sa.ForeignKey("users.id"), primary_key=True),
+        sa.Column("team_id", sa.Integer(), sa.ForeignKey("teams.id"), primary_key=True),
+    )
+    op.create_table(
+        "posts",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("author_id", sa.Integer(), sa.ForeignKey("users.id"), nullable=False),
+        sa.Column("title", sa.String(200), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("posts")
+    op.drop_table("memberships")
+    op.drop_table("teams")
+    op.drop_table("users")
+'''
+
+_SECOND_REVISION = '''"""{doc}"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002_change"
+down_revision = "0001_initial"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    {upgrade}
+
+
+def downgrade() -> None:
+    {downgrade}
+'''
+
+_MODELS = '''"""The application's models."""
+
+import datetime
+import os
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+if os.environ.get("IMPORT_LOG"):  # who imports this release's models, and which database
+    database = sa.engine.make_url(os.environ["DATABASE_URL"]).database
+    with open(os.environ["IMPORT_LOG"], "a", encoding="utf-8") as log:
+        log.write(f"{release} {{os.getpid()}} {{os.getppid()}} {{database}}\\n")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+memberships = sa.Table(
+    "memberships",
+    Base.metadata,
+    sa.Column("user_id", sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("team_id", sa.ForeignKey("teams.id"), primary_key=True),
+)
+
+
+class Team(Base):
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(80))
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(200), unique=True)
+{user_columns}
+    created_at: Mapped[datetime.datetime] = mapped_column(default=datetime.datetime.now)
+    teams: Mapped[list[Team]] = relationship(secondary=memberships)
+
+
+class Post(Base):
+    __tablename__ = "{posts}"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    author_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    title: Mapped[str] = mapped_column(sa.String(200))
+    author: Mapped[User] = relationship(backref="posts")
+
+
+target_metadata = Base.metadata
+'''
+
+FULL_NAME = "    full_name: Mapped[str | None] = mapped_column(sa.String(200))"
+
+
+def _git(root: Path, *args: str) -> str:
+    proc = subprocess.run(
+        ["git", "-c", "user.name=migguard tests", "-c", "user.email=tests@migguard.invalid", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return proc.stdout
+
+
+def _models(root: Path, release: str, user_columns: list[str], posts: str = "posts") -> None:
+    text = _MODELS.format(release=release, user_columns="\n".join(user_columns), posts=posts)
+    (root / "models.py").write_text(text, encoding="utf-8")
+
+
+def make_repository(
+    root: Path,
+    *,
+    base_columns: list[str],
+    upgrade: str,
+    downgrade: str,
+    feature_columns: list[str],
+    feature_posts: str = "posts",
+) -> Path:
+    """``main``: the first revision and the models ``base_columns`` describe; ``feature``:
+    a second revision (``upgrade``/``downgrade`` bodies) and the models after it."""
+    versions = root / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    shutil.copy(ALEMBIC_INI, root / "alembic.ini")
+    shutil.copy(ENV_PY, root / "migrations" / "env.py")
+    (versions / "0001_initial.py").write_text(_FIRST_REVISION, encoding="utf-8")
+    _models(root, "old", base_columns)
+    (root / ".gitignore").write_text("__pycache__/\n", encoding="utf-8")
+    _git(root, "init", "-q", "-b", "main")
+    _git(root, "add", ".")
+    _git(root, "commit", "-q", "-m", "the release in production")
+    _git(root, "checkout", "-q", "-b", "feature")
+    (versions / "0002_change.py").write_text(
+        _SECOND_REVISION.format(doc="The change.", upgrade=upgrade, downgrade=downgrade),
+        encoding="utf-8",
+    )
+    _models(root, "new", feature_columns, feature_posts)
+    _git(root, "add", ".")
+    _git(root, "commit", "-q", "-m", "the pull request")
+    return root
+
+
+def _check(root: Path, *extra: str, env: dict[str, str] | None = None) -> CliResult:
+    return run_cli(
+        "check", "--format", "json", "--db", "local", "--since", "main", *extra, str(root),
+        env=env,
+    )  # fmt: skip
+
+
+def _line_of(path: Path, text: str) -> int:
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if text in line:
+            return number
+    raise AssertionError(f"{text!r} not in {path}")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return tmp_path / "project"
+
+
+def test_dropping_a_column_the_running_release_maps_is_found(project: Path) -> None:
+    make_repository(
+        project,
+        base_columns=[FULL_NAME],
+        upgrade='op.drop_column("users", "full_name")',
+        downgrade='op.add_column("users", sa.Column("full_name", sa.String(200)))',
+        feature_columns=[],
+    )
+    result = _check(project)
+    assert result.code == 1, result.stderr + result.stdout
+    (finding,) = result.findings("breaks-running-release")
+    revision = project / "migrations" / "versions" / "0002_change.py"
+    assert finding["path"] == "migrations/versions/0002_change.py"
+    assert finding["line"] == _line_of(revision, "op.drop_column")
+    assert finding["revision"] == "0002_change"
+    assert finding["severity"] == "error"
+    _git(project, "checkout", "-q", "main")
+    line = _line_of(project / "models.py", "full_name: Mapped")
+    assert f"models.py:{line} User.full_name" in finding["message"]
+    assert "drops users.full_name" in finding["message"]
+    assert "SELECT User" in finding["message"]
+    assert "UndefinedColumn" in finding["message"]
+    assert "stop reading users.full_name in one release" in finding["hint"]
+
+
+def test_dropping_a_column_the_running_release_no_longer_maps_is_clean(project: Path) -> None:
+    make_repository(
+        project,
+        base_columns=[],
+        upgrade='op.drop_column("users", "full_name")',
+        downgrade='op.add_column("users", sa.Column("full_name", sa.String(200)))',
+        feature_columns=[],
+    )
+    result = _check(project)
+    assert result.findings("breaks-running-release") == [], result.stdout
+    assert result.code == 0, result.stderr + result.stdout
+
+
+def test_not_null_column_without_server_default_breaks_the_old_insert(project: Path) -> None:
+    make_repository(
+        project,
+        base_columns=[FULL_NAME],
+        upgrade='op.add_column("users", sa.Column("age", sa.Integer(), nullable=False))',
+        downgrade='op.drop_column("users", "age")',
+        feature_columns=[FULL_NAME, "    age: Mapped[int]"],
+    )
+    result = _check(project)
+    assert result.code == 1, result.stderr + result.stdout
+    (finding,) = result.findings("breaks-running-release")
+    revision = project / "migrations" / "versions" / "0002_change.py"
+    assert finding["line"] == _line_of(revision, "op.add_column")
+    assert "INSERT User" in finding["message"]
+    assert "NotNullViolation" in finding["message"]
+    assert "does not map users.age" in finding["message"]
+    assert "server_default" in finding["hint"]
+
+
+def test_not_null_column_with_server_default_is_clean(project: Path) -> None:
+    make_repository(
+        project,
+        base_columns=[FULL_NAME],
+        upgrade=(
+            'op.add_column("users", sa.Column("age", sa.Integer(), nullable=False, '
+            'server_default="0"))'
+        ),
+        downgrade='op.drop_column("users", "age")',
+        feature_columns=[FULL_NAME, '    age: Mapped[int] = mapped_column(server_default="0")'],
+    )
+    result = _check(project)
+    assert result.findings("breaks-running-release") == [], result.stdout
+    assert result.code == 0, result.stderr + result.stdout
+
+
+def test_renaming_a_table_the_running_release_maps_is_found(project: Path) -> None:
+    make_repository(
+        project,
+        base_columns=[FULL_NAME],
+        upgrade='op.rename_table("posts", "articles")',
+        downgrade='op.rename_table("articles", "posts")',
+        feature_columns=[FULL_NAME],
+        feature_posts="articles",
+    )
+    result = _check(project)
+    assert result.code == 1, result.stderr + result.stdout
+    (finding,) = result.findings("breaks-running-release")
+    revision = project / "migrations" / "versions" / "0002_change.py"
+    assert finding["line"] == _line_of(revision, "op.rename_table")
+    assert "renames table posts to articles" in finding["message"]
+    assert "UndefinedTable" in finding["message"]
+    assert "keep posts until the release that stops using it" in finding["hint"]
+
+
+def test_code_first_new_model_column_missing_from_the_old_schema_is_found(
+    project: Path,
+) -> None:
+    nickname = "    nickname: Mapped[str | None] = mapped_column(sa.String(40))"
+    make_repository(
+        project,
+        base_columns=[FULL_NAME],
+        upgrade='op.add_column("users", sa.Column("nickname", sa.String(40), nullable=True))',
+        downgrade='op.drop_column("users", "nickname")',
+        feature_columns=[FULL_NAME, nickname],
+    )
+    migrate_first = _check(project)
+    assert migrate_first.findings("breaks-running-release") == [], migrate_first.stdout
+    assert migrate_first.code == 0, migrate_first.stderr + migrate_first.stdout
+
+    result = _check(project, "--deploy-order", "code-first")
+    assert result.code == 1, result.stderr + result.stdout
+    (finding,) = result.findings("breaks-running-release")
+    assert finding["path"] == "models.py"
+    assert finding["line"] == _line_of(project / "models.py", "nickname: Mapped")
+    assert finding["revision"] == "0002_change"
+    assert "User.nickname" in finding["message"]
+    assert "adds users.nickname" in finding["message"]
+    assert "migrate-first" in finding["hint"]
+
+
+def test_old_models_are_imported_only_in_a_child_process_on_the_throwaway_database(
+    project: Path, tmp_path: Path, pg_admin_url: str
+) -> None:
+    """The base release's models run module-level code: it must happen in a process of its
+    own (a child of migguard's), and see migguard's throwaway database, never the one the
+    environment names; that database is left as it was."""
+    import sqlalchemy as sa
+
+    make_repository(
+        project,
+        base_columns=[FULL_NAME],
+        upgrade='op.drop_column("users", "full_name")',
+        downgrade='op.add_column("users", sa.Column("full_name", sa.String(200)))',
+        feature_columns=[],
+    )
+    production = f"production_{os.getpid()}"
+    admin = sa.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{production}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{production}"'))
+    production_url = sa.engine.make_url(pg_admin_url).set(database=production)
+    production_engine = sa.create_engine(production_url)
+    try:
+        with production_engine.begin() as conn:
+            conn.execute(sa.text("CREATE TABLE users (id int PRIMARY KEY, full_name text)"))
+            conn.execute(sa.text("INSERT INTO users VALUES (1, 'kept')"))
+        log = tmp_path / "imports.log"
+        env = {
+            "IMPORT_LOG": str(log),
+            "DATABASE_URL": production_url.render_as_string(hide_password=False),
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "migguard", "check", "--format", "json", "--db", "local",
+             "--since", "main", str(project)],
+            cwd=REPO,
+            env={**os.environ, "NO_COLOR": "1", **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        stdout, stderr = process.communicate(timeout=240)
+        assert process.returncode == 1, stderr + stdout
+        assert '"breaks-running-release"' in stdout
+        imports = [line.split() for line in log.read_text(encoding="utf-8").splitlines()]
+        old = [entry for entry in imports if entry[0] == "old"]
+        new = [entry for entry in imports if entry[0] == "new"]
+        assert old and new
+        assert {int(pid) for _, pid, _, _ in new} == {process.pid}  # env.py, in migguard
+        assert all(
+            int(pid) != process.pid and int(parent) == process.pid for _, pid, parent, _ in old
+        )
+        assert all(database.startswith("migguard_") for *_, database in imports)
+        with production_engine.connect() as conn:
+            tables = (
+                conn.execute(sa.text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
+                .scalars()
+                .all()
+            )
+            rows = conn.execute(sa.text("SELECT id, full_name FROM users")).all()
+        assert tables == ["users"] and rows == [(1, "kept")]
+    finally:
+        production_engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{production}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_without_a_git_ref_the_rule_is_skipped_with_a_note(project: Path) -> None:
+    make_repository(
+        project,
+        base_columns=[FULL_NAME],
+        upgrade='op.drop_column("users", "full_name")',
+        downgrade='op.add_column("users", sa.Column("full_name", sa.String(200)))',
+        feature_columns=[],
+    )
+    plain = run_cli("check", "--db", "local", str(project))
+    assert "note: breaks-running-release skipped: no base release" in plain.stdout
+    by_revision = run_cli("check", "--db", "local", "--since", "0001_initial", str(project))
+    assert "note: breaks-running-release skipped: --since 0001_initial is a revision id" in (
+        by_revision.stdout
+    )
+    for result in (plain, by_revision):
+        assert "error [breaks-running-release]" not in result.stdout
+        assert result.code == 0, result.stderr + result.stdout
