@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from migguard.runner import RunResult
 
 RULE_ID = "breaks-running-release"
+_NOTED = 3  # statements named in the note on what could not be judged
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class RunningRelease:
         ordered_new = [revision for revision in result.revisions if revision in self.new]
         grouped: dict[tuple[str, str, str | None], list[tuple[dict[str, Any], dict[str, Any]]]]
         grouped = {}
+        unjudged: list[str] = []
         for check in self._observed[other]:
             key = (check["model"], check["statement"], check["attribute"])
             if key not in working:
@@ -125,11 +127,14 @@ class RunningRelease:
                         (check, cause)
                     )
             elif check["status"] == "unjudged":
-                self.notes.append(
-                    f"{RULE_ID}: {check['statement']} of {_subject(check)} fails against the "
-                    f"other schema, not judged (the generated row may be at fault): "
-                    f"{check['error']}"
-                )
+                unjudged.append(f"{_statement(check)} ({check['error']})")
+        if unjudged:
+            shown = "; ".join(unjudged[:_NOTED])
+            more = f"; and {len(unjudged) - _NOTED} more" if len(unjudged) > _NOTED else ""
+            self.notes.append(
+                f"{RULE_ID}: not judged (the generated row may be at fault, not the schema): "
+                f"{shown}{more}"
+            )
         found = []
         for (kind, table, column), pairs in grouped.items():
             check, cause = pairs[0]

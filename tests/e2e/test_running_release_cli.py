@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -413,3 +416,58 @@ def test_without_a_git_ref_the_rule_is_skipped_with_a_note(project: Path) -> Non
     for result in (plain, by_revision):
         assert "error [breaks-running-release]" not in result.stdout
         assert result.code == 0, result.stderr + result.stdout
+
+
+def _workers_of(pid: int) -> list[int]:
+    listing = ["ps", "-ww", "-eo", "pid,ppid,args"]
+    out = subprocess.run(listing, capture_output=True, text=True).stdout
+    found = []
+    for line in out.splitlines()[1:]:
+        child, parent, args = line.split(None, 2)
+        if int(parent) == pid and "migguard.deploy.worker" in args:
+            found.append(int(child))
+    return found
+
+
+def test_ctrl_c_stops_the_worker_and_removes_the_release_checkout(project: Path) -> None:
+    make_repository(
+        project,
+        base_columns=[FULL_NAME],
+        upgrade='op.execute("SELECT pg_sleep(30)")',
+        downgrade="pass",
+        feature_columns=[FULL_NAME],
+    )
+    # the run's TMPDIR; readable by the unprivileged user the local server runs as
+    scratch = Path(tempfile.mkdtemp(prefix="migguard-test-"))
+    scratch.chmod(0o755)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "migguard", "check", "--db", "local", "--since", "main",
+         str(project)],
+        cwd=REPO,
+        env={**os.environ, "TMPDIR": str(scratch)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (_workers_of(process.pid) and list(scratch.glob("migguard-release-*"))):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the worker never started"
+            time.sleep(0.1)
+        workers = _workers_of(process.pid)
+        time.sleep(1)  # inside the 30-second revision
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        left = list(scratch.glob("migguard-release-*"))
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        shutil.rmtree(scratch, ignore_errors=True)
+    assert process.returncode == 130, stderr
+    assert left == []
+    for worker in workers:
+        assert not Path(f"/proc/{worker}").exists() or "zombie" in Path(
+            f"/proc/{worker}/status"
+        ).read_text(encoding="utf-8")
