@@ -123,7 +123,9 @@ def test_failing_upgrade_is_annotated_summarised_and_fails_the_step(tmp_path: Pa
         tmp_path, path="tests/fixtures/upgrade_fails", args="--db local", sarif=str(sarif)
     )
     assert run.code == 1, run.stderr
-    [annotation] = [line for line in run.stdout.splitlines() if line.startswith("::")]
+    [annotation] = [
+        line for line in run.stdout.splitlines() if line.startswith(("::error", "::warning"))
+    ]
     assert annotation.startswith(
         f"::error file={UPGRADE_FAILS_FILE},line=13,title=migguard upgrade-fails::"
         "revision 0002_bad_sql: upgrade failed"

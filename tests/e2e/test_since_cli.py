@@ -8,12 +8,12 @@ column. A pull-request check must round-trip only the two new ones and still cat
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import FIXTURES, CliResult, run_cli
+from tests.helpers import git
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -101,17 +101,6 @@ def _write_models(root: Path, columns: list[str]) -> None:
     (root / "models.py").write_text(_MODELS.format(columns=lines), encoding="utf-8")
 
 
-def _git(root: Path, *args: str) -> str:
-    proc = subprocess.run(
-        ["git", "-c", "user.name=migguard tests", "-c", "user.email=tests@migguard.invalid", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return proc.stdout
-
-
 def _project_on_main(root: Path, revisions: int) -> Path:
     """An Alembic project with ``revisions`` linear revisions, committed on ``main``."""
     versions = root / "migrations" / "versions"
@@ -122,9 +111,9 @@ def _project_on_main(root: Path, revisions: int) -> Path:
         _write_revision(versions, number, *_add_column(number))
     _write_models(root, [f"c{n:02d}" for n in range(1, revisions + 1)])
     (root / ".gitignore").write_text("__pycache__/\n", encoding="utf-8")
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "add", ".")
-    _git(root, "commit", "-q", "-m", "reviewed history")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "reviewed history")
     return versions
 
 
@@ -134,7 +123,7 @@ def pull_request(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("since") / "project"
     root.mkdir()
     versions = _project_on_main(root, OLD_REVISIONS)
-    _git(root, "checkout", "-q", "-b", "feature")
+    git(root, "checkout", "-q", "-b", "feature")
     _write_revision(versions, 31, *_add_column(31))
     _write_revision(
         versions,
@@ -155,8 +144,8 @@ def pull_request(tmp_path_factory: pytest.TempPathFactory) -> Path:
         '    sa.Column("c32_note", sa.Text, nullable=True),',
     )
     (root / "models.py").write_text(text, encoding="utf-8")
-    _git(root, "add", ".")
-    _git(root, "commit", "-q", "-m", "two new revisions")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "two new revisions")
     return root
 
 
@@ -214,8 +203,8 @@ def test_since_limits_per_revision_rules_to_new_files_even_uncommitted(tmp_path:
     versions = _project_on_main(root, 2)
     old = versions / f"{_revision_id(2)}.py"
     old.write_text(old.read_text().replace('op.drop_column("items", "c02")', "pass"))
-    _git(root, "commit", "-q", "-am", "old revision without a downgrade")
-    _git(root, "checkout", "-q", "-b", "feature")
+    git(root, "commit", "-q", "-am", "old revision without a downgrade")
+    git(root, "checkout", "-q", "-b", "feature")
     _write_revision(versions, 3, [_add_column(3)[0][0]], ["pass"])  # new and untracked
 
     everything = run_cli("check", "--static", "--format", "json", str(root))

@@ -1,0 +1,65 @@
+"""Which recorded operation of the new revisions explains what the other release lacks."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic.operations import ops
+
+from migguard.deploy.blame import blame
+
+PATHS = {"0002": "versions/0002.py", "0003": "versions/0003.py"}
+
+
+def _blame(kind: str, table: str, column: str | None, recorded: dict, **kw: bool):
+    return blame(kind, table, column, ["0002", "0003"], recorded, PATHS, **kw)
+
+
+def test_the_drop_of_a_mapped_column_is_blamed_at_its_line() -> None:
+    recorded = {
+        "0002": [(ops.AddColumnOp("users", sa.Column("age", sa.Integer())), 12)],
+        "0003": [(ops.DropColumnOp("users", "full_name"), 14)],
+    }
+    found = _blame("missing-column", "users", "full_name", recorded)
+    assert found is not None
+    assert (found.revision, found.path, found.line) == ("0003", "versions/0003.py", 14)
+    assert found.did == "drops users.full_name"
+    assert "stop reading users.full_name in one release" in found.hint
+
+
+def test_a_column_rename_and_a_table_rename_say_so() -> None:
+    column = {"0002": [(ops.AlterColumnOp("users", "full_name", modify_name="name"), 9)]}
+    table = {"0002": [(ops.RenameTableOp("posts", "articles"), 10)]}
+    renamed_column = _blame("missing-column", "users", "full_name", column)
+    renamed_table = _blame("missing-table", "posts", None, table)
+    assert renamed_column is not None and renamed_column.did == (
+        "renames users.full_name to users.name"
+    )
+    assert renamed_table is not None and renamed_table.line == 10
+    assert "keep posts until the release that stops using it" in renamed_table.hint
+
+
+def test_not_null_is_blamed_on_the_add_column_without_default_not_on_other_tables() -> None:
+    recorded = {
+        "0002": [
+            (ops.AddColumnOp("teams", sa.Column("age", sa.Integer(), nullable=False)), 7),
+            (ops.AddColumnOp("users", sa.Column("age", sa.Integer(), nullable=False)), 8),
+        ]
+    }
+    found = _blame("not-null", "users", "age", recorded)
+    assert found is not None and found.line == 8
+    assert "server_default" in found.hint
+
+
+def test_code_first_blames_the_revision_that_adds_the_column() -> None:
+    recorded = {"0002": [(ops.AddColumnOp("users", sa.Column("nickname", sa.String())), 11)]}
+    found = _blame("missing-column", "users", "nickname", recorded, code_first=True)
+    assert found is not None and found.did == "adds users.nickname"
+    assert "migrate-first" in found.hint
+    assert _blame("missing-column", "users", "nickname", recorded) is None
+
+
+def test_raw_sql_naming_table_and_column_is_the_last_resort() -> None:
+    recorded = {"0002": [(ops.ExecuteSQLOp("ALTER TABLE users DROP COLUMN full_name"), 5)]}
+    found = _blame("missing-column", "users", "full_name", recorded)
+    assert found is not None and found.line == 5
+    assert _blame("missing-column", "users", "email", recorded) is None
