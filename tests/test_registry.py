@@ -109,6 +109,7 @@ def test_every_rule_is_in_the_readme_table() -> None:
 
 def test_since_narrows_the_rules_about_one_revisions_code() -> None:
     assert rules.revision_scoped() == {
+        "breaks-running-release",
         "constraint-name",
         "downgrade-fails",
         "downgrade-mismatch",
@@ -121,7 +122,7 @@ def test_since_narrows_the_rules_about_one_revisions_code() -> None:
 def test_pytest_items_are_the_database_families_then_static() -> None:
     from migguard.pytest_plugin import family_of, item_names
 
-    assert item_names() == ["drift", "round-trip", "static"]
+    assert item_names() == ["deploy", "drift", "round-trip", "static"]
     assert family_of("schema-mismatch") == "drift"
     assert family_of("upgrade-fails") == "round-trip"
     assert family_of("rename-as-drop-add") == "static"
@@ -165,7 +166,7 @@ def test_a_rehearsal_rule_about_one_revision_is_expressible() -> None:
     new = Finding(rule="example-observed", message="m", revision="new")
     assert since.in_scope([old, new], {"new"}) == [new]
     assert family_of("example-observed") == "rehearsal"
-    assert item_names() == ["drift", "rehearsal", "round-trip", "static"]
+    assert item_names() == ["deploy", "drift", "rehearsal", "round-trip", "static"]
     rules.validate_ids(["example-observed"], "--select")
     assert not Settings(select=("drift",)).rule_enabled("example-observed")
     [finalised] = rules.finalise([new], {})
