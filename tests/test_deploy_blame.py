@@ -6,12 +6,15 @@ import sqlalchemy as sa
 from alembic.operations import ops
 
 from migguard.deploy.blame import blame
+from migguard.ops import from_operations
 
 PATHS = {"0002": "versions/0002.py", "0003": "versions/0003.py"}
 
 
 def _blame(kind: str, table: str, column: str | None, recorded: dict, **kw: bool):
-    return blame(kind, table, column, ["0002", "0003"], recorded, PATHS, **kw)
+    """``recorded``: Alembic operation objects with their lines, as an upgrade invokes them."""
+    records = {revision: from_operations(pairs) for revision, pairs in recorded.items()}
+    return blame(kind, table, column, ["0002", "0003"], records, PATHS, **kw)
 
 
 def test_the_drop_of_a_mapped_column_is_blamed_at_its_line() -> None:

@@ -1,17 +1,19 @@
 """Which new revision, at which line, took away what the other release needs.
 
-Read from the operations the runner recorded while the revisions upgraded (the op object and
-the revision-file line that invoked it): a ``drop_column``/``alter_column(new_column_name=)``
-for a missing column, ``drop_table``/``rename_table`` for a missing table, an ``add_column``
-or ``alter_column(nullable=False)`` for a NOT NULL column, and raw SQL that names both the
-table and the column as a last resort.
+Read from the operation records the runner kept while the revisions upgraded
+(:mod:`migguard.ops`, each with its revision-file line): a ``drop_column`` or
+``alter_column(new_column_name=)`` for a missing column, ``drop_table``/``rename_table`` for a
+missing table, an ``add_column`` or ``alter_column`` for a NOT NULL column, and a statement
+that names both the table and the column as a last resort.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from migguard.ops import Op
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ def blame(
     table: str,
     column: str | None,
     new_revisions: list[str],
-    recorded_ops: dict[str, list[tuple[Any, int | None]]],
+    recorded_ops: dict[str, list[Op]],
     paths: dict[str, str],
     *,
     code_first: bool = False,
@@ -38,88 +40,74 @@ def blame(
     """The first operation of the new revisions (in upgrade order) that explains the cause."""
     name = table.rsplit(".", 1)[-1]
     for revision in new_revisions:
-        for operation, line in recorded_ops.get(revision, ()):
-            explained = _explains(operation, kind, name, column, code_first)
+        for op in recorded_ops.get(revision, ()):
+            if code_first:
+                explained = _adds(op, kind, name, column)
+            else:
+                explained = _takes_away(op, kind, name, column)
             if explained is not None:
                 did, hint = explained
-                return Blame(revision, paths.get(revision, ""), line, did, hint)
+                return Blame(revision, paths.get(revision, ""), op.line, did, hint)
     return None
 
 
-def _explains(
-    operation: Any, kind: str, table: str, column: str | None, code_first: bool
-) -> tuple[str, str] | None:
-    op_name = type(operation).__name__
-    op_table = getattr(operation, "table_name", None)
+def _takes_away(op: Op, kind: str, table: str, column: str | None) -> tuple[str, str] | None:
+    """migrate-first: the operation that removes what the running release needs."""
     qualified = f"{table}.{column}" if column else table
-    if code_first:
-        return _adds(operation, op_name, op_table, kind, table, column, qualified)
-    if kind == "missing-column":
-        if op_name == "DropColumnOp" and op_table == table and operation.column_name == column:
+    on_table = op.table == table
+    if kind == "missing-column" and on_table and op.column == column:
+        if op.kind == "drop_column":
             return f"drops {qualified}", _STOP_READING.format(column=qualified)
-        if (
-            op_name == "AlterColumnOp"
-            and op_table == table
-            and operation.column_name == column
-            and operation.modify_name
-        ):
-            renamed = f"{table}.{operation.modify_name}"
-            return f"renames {qualified} to {renamed}", _RENAME_COLUMN.format(
-                column=qualified, new=operation.modify_name
+        if op.kind == "alter_column" and op.new_name:
+            return f"renames {qualified} to {table}.{op.new_name}", _RENAME_COLUMN.format(
+                column=qualified, new=op.new_name
             )
-    if kind in ("missing-column", "missing-table"):
-        if op_name == "DropTableOp" and op_table == table:
+    if kind in ("missing-column", "missing-table") and on_table:
+        if op.kind == "drop_table":
             return f"drops table {table}", _STOP_USING_TABLE.format(table=table)
-        if op_name == "RenameTableOp" and op_table == table:
-            new = operation.new_table_name
+        if op.kind == "rename_table":
+            new = op.new_name
             return f"renames table {table} to {new}", _RENAME_TABLE.format(table=table, new=new)
-    if kind == "not-null" and op_table == table:
-        if op_name == "AddColumnOp" and operation.column.name == column:
+    if kind == "not-null" and on_table:
+        added = [c for c in op.columns or () if c.name == column]
+        if op.kind == "add_column" and added and not added[0].has_server_default:
             return f"adds {qualified} NOT NULL without a server default", _SERVER_DEFAULT.format(
                 column=qualified
             )
-        if (
-            op_name == "AlterColumnOp"
-            and operation.column_name == column
-            and operation.modify_nullable is False
-        ):
-            return f"makes {qualified} NOT NULL", _SERVER_DEFAULT.format(column=qualified)
-    if op_name == "ExecuteSQLOp" and _mentions(operation, table, column):
-        return "runs SQL that changes " + qualified, _EXPAND_CONTRACT
+        if op.kind == "alter_column" and op.column == column:
+            return f"alters {qualified}", _SERVER_DEFAULT.format(column=qualified)
+    if _statement_names(op, table, column):
+        return f"runs SQL that changes {qualified}", _EXPAND_CONTRACT
     return None
 
 
-def _adds(
-    operation: Any,
-    op_name: str,
-    op_table: str | None,
-    kind: str,
-    table: str,
-    column: str | None,
-    qualified: str,
-) -> tuple[str, str] | None:
+def _adds(op: Op, kind: str, table: str, column: str | None) -> tuple[str, str] | None:
     """code-first: the operation that adds what the new models need."""
-    if kind == "missing-table" and op_name == "CreateTableOp" and op_table == table:
-        return f"creates table {table}", _MIGRATE_FIRST.format(thing=f"table {table}")
-    if kind == "missing-table" and op_name == "RenameTableOp" and operation.new_table_name == table:
-        return f"renames {op_table} to {table}", _MIGRATE_FIRST.format(thing=f"table {table}")
-    if kind == "missing-column" and op_table == table:
-        if op_name == "AddColumnOp" and operation.column.name == column:
+    qualified = f"{table}.{column}" if column else table
+    if kind == "missing-table":
+        if op.kind == "create_table" and op.table == table:
+            return f"creates table {table}", _MIGRATE_FIRST.format(thing=f"table {table}")
+        if op.kind == "rename_table" and op.new_name == table:
+            return f"renames {op.table} to {table}", _MIGRATE_FIRST.format(thing=f"table {table}")
+    if kind == "missing-column" and op.table == table:
+        if op.kind == "add_column" and any(c.name == column for c in op.columns or ()):
             return f"adds {qualified}", _MIGRATE_FIRST.format(thing=f"column {qualified}")
-        if op_name == "AlterColumnOp" and operation.modify_name == column:
+        if op.kind == "alter_column" and op.new_name == column:
             return (
-                f"renames {table}.{operation.column_name} to {column}",
+                f"renames {table}.{op.column} to {column}",
                 _MIGRATE_FIRST.format(thing=f"column {qualified}"),
             )
-    if op_name == "ExecuteSQLOp" and _mentions(operation, table, column):
-        return "runs SQL that adds " + qualified, _MIGRATE_FIRST.format(thing=qualified)
+    if _statement_names(op, table, column):
+        return f"runs SQL that adds {qualified}", _MIGRATE_FIRST.format(thing=qualified)
     return None
 
 
-def _mentions(operation: Any, table: str, column: str | None) -> bool:
-    text = str(getattr(operation, "sqltext", ""))
-    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_$]*", text))
-    return table in words and (column is None or column in words)
+def _statement_names(op: Op, table: str, column: str | None) -> bool:
+    """A statement whose text names the table (and the column): never an opaque one."""
+    if not op.is_data or op.data is None or op.data.mentions is None:
+        return False
+    names = [table, column] if column else [table]
+    return all(name.lower() in op.data.mentions for name in names)
 
 
 _STOP_READING = (
