@@ -29,7 +29,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
 Function = Literal["upgrade", "downgrade"]
 ConstraintKind = Literal["ix", "uq", "ck", "fk", "pk"]
+
+# The value :meth:`Op.option` gives for a keyword passed as an expression, not a literal.
+NOT_LITERAL: object = Ellipsis
 
 # Op kinds that carry data rather than schema: the statement's content is in ``Op.data``.
 DATA_KINDS = frozenset({"execute", "bulk_insert", "statement", "orm_session"})
@@ -123,7 +126,10 @@ class Op:
     drop observed at run time, the columns the database held). ``column`` is the column a
     ``drop_column``/``alter_column`` names, ``new_name`` the new name an ``alter_column`` or
     ``rename_table`` gives. ``batch_table`` is the enclosing ``batch_alter_table``'s table;
-    ``conditional`` when the call sits under an ``if``/``for``/``while``/``try``.
+    ``conditional`` when the call sits under an ``if``/``for``/``while``/``try``;
+    ``autocommit`` when it runs inside ``op.get_context().autocommit_block()`` (outside the
+    migration's transaction). ``options`` are the call's keyword arguments (see
+    :meth:`option`); the static reader fills them, recorded operations leave them empty.
     """
 
     kind: str
@@ -140,11 +146,18 @@ class Op:
     batch_table: str | None = None
     conditional: bool = False
     data: Data | None = None
-    options: frozenset[str] = field(default_factory=frozenset)
+    options: tuple[tuple[str, object], ...] = ()
+    autocommit: bool = False
 
     @property
     def is_data(self) -> bool:
         return self.kind in DATA_KINDS
+
+    def option(self, keyword: str, default: object = None) -> object:
+        """A keyword argument the call passed (``postgresql_concurrently``, ``unique``,
+        ``postgresql_not_valid``...): its literal value, :data:`NOT_LITERAL` when it is an
+        expression, ``default`` when it was not passed."""
+        return next((value for name, value in self.options if name == keyword), default)
 
 
 # --- static: the parsed revision file ----------------------------------------------------------
@@ -238,6 +251,7 @@ class _Reader:
         outer_locals: dict[str, ast.FunctionDef | ast.AsyncFunctionDef],
         *,
         conditional: bool,
+        autocommit: bool = False,
     ) -> None:
         nested = {
             n.name: n
@@ -252,7 +266,7 @@ class _Reader:
         }
         assignments = {**self.module_assignments, **_assignments(function)}
         walker = _StatementWalker(self, batches, local_functions, called, assignments)
-        walker.conditional = conditional
+        walker.conditional, walker.autocommit = conditional, autocommit
         for statement in function.body:
             walker.visit(statement)
 
@@ -262,14 +276,22 @@ class _Reader:
         local_functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef],
         batches: dict[str, tuple[str | None, str | None]],
         conditional: bool,
+        autocommit: bool = False,
     ) -> bool:
-        """Read a called helper (nested or module-level) where it is called."""
+        """Read a called helper (nested or module-level) where it is called, in the
+        caller's circumstances (under an ``if``, inside an autocommit block)."""
         target = local_functions.get(name) or self.module_functions.get(name)
         if target is None or name in self.active or name in ("upgrade", "downgrade"):
             return False
         self.active.append(name)
         try:
-            self._body(target, dict(batches), local_functions, conditional=conditional)
+            self._body(
+                target,
+                dict(batches),
+                local_functions,
+                conditional=conditional,
+                autocommit=autocommit,
+            )
         finally:
             self.active.pop()
         return True
@@ -290,19 +312,23 @@ class _StatementWalker(ast.NodeVisitor):
         self.called = called
         self.assignments = assignments
         self.conditional = False
+        self.autocommit = False
 
     # -- structure ---------------------------------------------------------------------------
 
     def visit_With(self, node: ast.With | ast.AsyncWith) -> None:
-        outer = dict(self.batches)
+        outer, outer_autocommit = dict(self.batches), self.autocommit
         for item in node.items:
             self.visit(item.context_expr)
             target = self._batch_table(item.context_expr)
             if target is not None and isinstance(item.optional_vars, ast.Name):
                 self.batches[item.optional_vars.id] = target
+            call = item.context_expr
+            if isinstance(call, ast.Call) and _callee(call) == "autocommit_block":
+                self.autocommit = True
         for statement in node.body:
             self.visit(statement)
-        self.batches = outer
+        self.batches, self.autocommit = outer, outer_autocommit
 
     visit_AsyncWith = visit_With  # type: ignore[assignment]
 
@@ -318,7 +344,7 @@ class _StatementWalker(ast.NodeVisitor):
         """A nested function is read where it is called; one never called by name (passed
         as a callback) where it is defined."""
         if node.name not in self.called:
-            self.reader.inline(node.name, self.local_functions, self.batches, True)
+            self.reader.inline(node.name, self.local_functions, self.batches, True, self.autocommit)
 
     visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
 
@@ -337,7 +363,9 @@ class _StatementWalker(ast.NodeVisitor):
             if func.id in _SESSION_FACTORIES:
                 self._add(Op("orm_session", node.lineno, data=Data(None)))
             elif func.id in self.called:
-                self.reader.inline(func.id, self.local_functions, self.batches, self.conditional)
+                self.reader.inline(
+                    func.id, self.local_functions, self.batches, self.conditional, self.autocommit
+                )
             return
         if not isinstance(func, ast.Attribute):
             return
@@ -379,7 +407,12 @@ class _StatementWalker(ast.NodeVisitor):
 
     def _add(self, op: Op) -> None:
         self.reader.ops.append(
-            replace(op, function=self.reader.function, conditional=self.conditional)
+            replace(
+                op,
+                function=self.reader.function,
+                conditional=self.conditional,
+                autocommit=self.autocommit,
+            )
         )
 
     def _operation(
@@ -404,7 +437,7 @@ class _StatementWalker(ast.NodeVisitor):
             table=table,
             schema=schema,
             batch_table=table if batch else None,
-            options=frozenset(k.arg for k in node.keywords if k.arg),
+            options=tuple((k.arg, _literal(k.value)) for k in node.keywords if k.arg),
         )
         self._add(self._details(method, node, op, arg, batch))
 
@@ -698,6 +731,15 @@ def _argument(node: ast.Call, position: int | None, keyword: str) -> ast.expr | 
     if any(isinstance(a, ast.Starred) for a in node.args[: position + 1]):
         return None
     return node.args[position]
+
+
+def _literal(node: ast.expr) -> object:
+    """A keyword's value when it is a literal (``True``, ``"x"``, ``None``), else
+    :data:`NOT_LITERAL`."""
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return NOT_LITERAL
 
 
 def _keyword(node: ast.Call, name: str) -> ast.expr | None:

@@ -225,3 +225,22 @@ def test_observed_drop_reads_the_real_type_from_the_database() -> None:
         (ops.Column("published", "TIMESTAMP", True),),
     )
     assert [c.name for c in table.columns] == ["id", "published"]
+
+
+def test_keyword_options_and_autocommit_blocks_are_recorded(tmp_path: Path) -> None:
+    rev = revision(
+        tmp_path,
+        """
+        def _index():
+            op.create_index("ix_books_title", "books", ["title"], postgresql_concurrently=True)
+
+        def upgrade():
+            with op.get_context().autocommit_block():
+                _index()
+            op.create_index("ix_books_isbn", "books", ["isbn"], unique=FLAG)
+        """,
+    )
+    inside, outside = ops.read_revision(rev)
+    assert (inside.autocommit, inside.option("postgresql_concurrently")) == (True, True)
+    assert (outside.autocommit, outside.option("postgresql_concurrently")) == (False, None)
+    assert outside.option("unique") is ops.NOT_LITERAL
