@@ -99,8 +99,9 @@ class Data:
     """A statement a revision executes, or an ORM session it opens.
 
     ``mentions`` are the identifiers the statement names (lowercased: tables, columns, SQL
-    words), or None when its content cannot be read (a variable built elsewhere, an ORM
-    session): then it may touch anything. ``emptied`` are the tables it empties on purpose.
+    words), or None when its content cannot be read (SQL loaded from a file, a statement
+    from outside the revision, an ORM session): then it may touch anything. ``emptied`` are
+    the tables it empties on purpose.
     """
 
     mentions: frozenset[str] | None
@@ -125,7 +126,11 @@ class Op:
     adds and ``create_table`` creates (None: hidden behind ``*args`` or not literal; for a
     drop observed at run time, the columns the database held). ``column`` is the column a
     ``drop_column``/``alter_column`` names, ``new_name`` the new name an ``alter_column`` or
-    ``rename_table`` gives. ``batch_table`` is the enclosing ``batch_alter_table``'s table;
+    ``rename_table`` gives, ``type`` the type an ``alter_column`` sets. ``name`` is the name
+    a ``create_*``/``drop_index``/``drop_constraint`` call gives; ``constraints`` every index
+    and constraint the operation creates (``create_table``'s own and its columns', or the
+    one ``create_index``/``create_*_constraint`` makes); ``data`` what a data kind executes.
+    ``batch_table`` is the enclosing ``batch_alter_table``'s table;
     ``conditional`` when the call sits under an ``if``/``for``/``while``/``try``;
     ``autocommit`` when it runs inside ``op.get_context().autocommit_block()`` (outside the
     migration's transaction). ``options`` are the call's keyword arguments (see
