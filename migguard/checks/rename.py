@@ -57,12 +57,15 @@ RENAME_AS_DROP_ADD = register(
         what=(
             "Checks each revision's upgrade for a column dropped and another added to the "
             "same table with a type of the same family, or a table dropped and another "
-            "created with the same column types, while no statement moves the data. An "
-            "error when the types are known and the pairing is unambiguous; a warning when "
-            "the rename is likely but not proven (the table loses more columns than it gains "
-            "and the names are unrelated, or a statement migguard cannot read runs first). "
-            "Unknown types, data copied or read first, a table emptied on purpose and "
-            "Alembic's `_alembic_tmp_` tables are never reported."
+            "created with the same column types, while no statement moves the data. Pairs "
+            "are made by type, then by name similarity or by running back to back, never by "
+            "order alone. An error when the types are known and nothing reads or copies the "
+            "data; a warning when a statement migguard cannot read (SQL loaded from a file) "
+            "runs in the same upgrade. Never reported: unknown types, data read or copied "
+            "first (`op.get_bind().execute(...)`, a copy loop, an ORM session), the added "
+            "column or table renamed to the dropped name later, a table emptied on purpose "
+            "(`DELETE`, `TRUNCATE`), several columns dropped for one unrelated new one, "
+            "tables of unknown shape and Alembic's `_alembic_tmp_` tables."
         ),
         why=(
             "`drop_column`/`drop_table` deletes the data; the new column or table starts "
