@@ -42,7 +42,7 @@ ConstraintKind = Literal["ix", "uq", "ck", "fk", "pk"]
 NOT_LITERAL: object = Ellipsis
 
 # Op kinds that carry data rather than schema: the statement's content is in ``Op.data``.
-DATA_KINDS = frozenset({"execute", "bulk_insert", "statement", "orm_session"})
+DATA_KINDS = frozenset({"execute", "bulk_insert", "statement", "orm_session", "call"})
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,8 @@ class Op:
 
     ``kind`` is the Alembic method (``add_column``, ``drop_table``, ``create_index``,
     ``alter_column``, ``rename_table``, ``execute``...) or, for data handled outside
-    Alembic's operations, ``statement`` (a connection's ``execute``) and ``orm_session``.
+    Alembic's operations, ``statement`` (a connection's ``execute``), ``orm_session`` and
+    ``call`` (a helper from the project or a third-party package called for its effect).
     ``table``/``schema`` are None when not literal. ``columns`` lists what ``add_column``
     adds and ``create_table`` creates (None: hidden behind ``*args`` or not literal; for a
     drop observed at run time, the columns the database held). ``column`` is the column a
@@ -242,6 +243,7 @@ class _Reader:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         }
         self.module_assignments = _assignments(tree)
+        self.project_imports = _project_imports(tree)
         self.ops: list[Op] = []
         self.active: list[str] = []  # helper functions being read (no recursion)
 
@@ -360,6 +362,24 @@ class _StatementWalker(ast.NodeVisitor):
         """A class in a revision (an ORM model for a data migration) defines, it does not run."""
 
     # -- calls -------------------------------------------------------------------------------
+
+    def visit_Expr(self, node: ast.Expr) -> None:
+        """A helper of the project's (or a package's) called for its effect, as in
+        ``copy_column(op, "books", "title", "name")``: what it does cannot be seen here."""
+        call = node.value
+        if isinstance(call, ast.Call) and self._is_imported_helper(call.func):
+            self._add(Op("call", call.lineno, data=_call_mentions(call)))
+        self.generic_visit(node)
+
+    def _is_imported_helper(self, func: ast.expr) -> bool:
+        imported = self.reader.project_imports
+        if isinstance(func, ast.Name):
+            return func.id in imported
+        return (
+            isinstance(func, ast.Attribute)
+            and isinstance(func.value, ast.Name)
+            and func.value.id in imported
+        )
 
     def visit_Call(self, node: ast.Call) -> None:
         self.generic_visit(node)
@@ -536,6 +556,39 @@ class _StatementWalker(ast.NodeVisitor):
         sql = "\n".join(texts) or None
         emptied = emptied_tables(sql) if sql else frozenset()
         return Data(frozenset(words), emptied, sql)
+
+
+def _project_imports(tree: ast.Module) -> set[str]:
+    """Names bound to the project's own code or a third-party helper (not Alembic,
+    SQLAlchemy or the standard library): ``from app.migration_utils import copy_column``.
+    What such a helper does with the names it is given cannot be seen from the revision."""
+    import sys
+
+    known = {"alembic", "sqlalchemy", "__future__", *sys.stdlib_module_names}
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module.split(".")[0] not in known:
+                names.update(a.asname or a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):  # a relative import: the project's own
+            names.update(a.asname or a.name for a in node.names)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] not in known:
+                    names.add(alias.asname or alias.name.split(".")[0])
+    return names
+
+
+def _call_mentions(node: ast.Call) -> Data:
+    """A helper call as data evidence: the literal names it is given (``"books"``,
+    ``"title"``) are what it may read or write; given none, it may touch anything."""
+    words = {
+        w.lower()
+        for child in ast.walk(node)
+        if isinstance(child, ast.Constant) and isinstance(child.value, str)
+        for w in _IDENTIFIER.findall(child.value)
+    }
+    return Data(frozenset(words) if words else None)
 
 
 def _op_names(tree: ast.Module) -> set[str]:

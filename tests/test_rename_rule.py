@@ -706,3 +706,25 @@ def test_the_history_gives_the_type_a_downgrade_does_not(tmp_path: Path) -> None
     [finding] = from_source(file, history)
     assert finding.severity is None  # the rule's default: error
     assert "books.title dropped and books.name added" in finding.message
+
+
+def test_a_project_helper_given_the_dropped_column_handles_it(tmp_path: Path) -> None:
+    file = revision_file(
+        tmp_path,
+        """
+        op.add_column("books", sa.Column("name", sa.String(200)))
+        copy_column(op, "books", "title", "name")
+        op.drop_column("books", "title")
+        """,
+        'op.add_column("books", sa.Column("title", sa.String(200)))',
+    )
+    source = file.path.read_text().replace(
+        "from alembic import op\n",
+        "from alembic import op\n\nfrom app.migration_utils import copy_column\n",
+    )
+    file.path.write_text(source)
+    assert from_source(read_revision_file(file.path, file.relpath)) == []
+    silent = source.replace('copy_column(op, "books", "title", "name")', "copy_column()")
+    file.path.write_text(silent)
+    [finding] = from_source(read_revision_file(file.path, file.relpath))
+    assert finding.severity is Severity.WARNING

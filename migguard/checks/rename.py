@@ -493,7 +493,7 @@ def from_run(result: RunResult, project: Project) -> list[Finding]:
         evidence = [
             op
             for op in (oprecords.read_revision(file) if file else [])
-            if op.kind in ("statement", "orm_session")
+            if op.kind in ("statement", "orm_session", "call")
         ]
         findings += from_ops(revision, result.paths.get(revision, ""), recorded, evidence)
     return findings
