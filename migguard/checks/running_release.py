@@ -68,7 +68,7 @@ def _finding(item: Break) -> Finding:
         )
         message = (
             f"deploy-order code-first: the new release's {declared} needs {thing}, missing "
-            f"from the schema at the base head: {statements} fails with {item.error}{added}"
+            f"from the schema at the base head: {statements} {_fail(item)} with {item.error}{added}"
         )
         return Finding(
             rule=RULE.id,
@@ -89,7 +89,7 @@ def _finding(item: Break) -> Finding:
     did = f"revision {blamed.revision} {blamed.did}" if blamed else "the new revisions remove it"
     message = (
         f"the running release breaks during the deploy: {did}, and {needs}: "
-        f"{statements} fails with {item.error}"
+        f"{statements} {_fail(item)} with {item.error}"
     )
     return Finding(
         rule=RULE.id,
@@ -100,6 +100,10 @@ def _finding(item: Break) -> Finding:
         hint=blamed.hint if blamed else None,
         anchor=f"migrate-first:{item.kind}:{thing}",
     )
+
+
+def _fail(item: Break) -> str:
+    return "fails" if len(item.statements) == 1 else "fail"
 
 
 def _where(path: str | None, line: int | None, name: str) -> str:

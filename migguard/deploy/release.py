@@ -137,6 +137,9 @@ class RunningRelease:
             )
         found = []
         for (kind, table, column), pairs in grouped.items():
+            # the declaring class's own statements first (a child's INSERT fails through the
+            # parent row it needs: that is the same cause, seen second-hand)
+            pairs.sort(key=lambda pair: not _declares(pair[1], pair[0]))
             check, cause = pairs[0]
             declared = cause["declared"]
             found.append(
@@ -193,6 +196,10 @@ class RunningRelease:
         if self._worker is not None:
             worker, self._worker = self._worker, None
             worker.stop()
+
+
+def _declares(cause: dict[str, Any], check: dict[str, Any]) -> bool:
+    return str(cause["declared"]["name"]).split(".")[0] == check["model"]
 
 
 def _subject(check: dict[str, Any]) -> str:
