@@ -109,7 +109,7 @@ class Base(DeclarativeBase):
 
 
 memberships = sa.Table(
-    "memberships",
+    "{memberships}",
     Base.metadata,
     sa.Column("user_id", sa.ForeignKey("users.id"), primary_key=True),
     sa.Column("team_id", sa.ForeignKey("teams.id"), primary_key=True),
@@ -152,8 +152,19 @@ DROP_FULL_NAME = {
 }
 
 
-def _models(root: Path, release: str, user_columns: list[str], posts: str = "posts") -> None:
-    text = _MODELS.format(release=release, user_columns="\n".join(user_columns), posts=posts)
+def _models(
+    root: Path,
+    release: str,
+    user_columns: list[str],
+    posts: str = "posts",
+    memberships: str = "memberships",
+) -> None:
+    text = _MODELS.format(
+        release=release,
+        user_columns="\n".join(user_columns),
+        posts=posts,
+        memberships=memberships,
+    )
     (root / "models.py").write_text(text, encoding="utf-8")
 
 
@@ -165,6 +176,7 @@ def make_repository(
     downgrade: str,
     feature_columns: list[str],
     feature_posts: str = "posts",
+    feature_memberships: str = "memberships",
 ) -> Path:
     """``main``: the first revision and the models ``base_columns`` describe; ``feature``:
     a second revision (``upgrade``/``downgrade`` bodies) and the models after it."""
@@ -183,7 +195,7 @@ def make_repository(
         _SECOND_REVISION.format(doc="The change.", upgrade=upgrade, downgrade=downgrade),
         encoding="utf-8",
     )
-    _models(root, "new", feature_columns, feature_posts)
+    _models(root, "new", feature_columns, feature_posts, feature_memberships)
     git(root, "add", ".")
     git(root, "commit", "-q", "-m", "the pull request")
     return root
@@ -317,6 +329,27 @@ def test_renaming_a_table_the_running_release_maps_is_found(project: Path) -> No
     assert "renames table posts to articles" in finding["message"]
     assert "UndefinedTable" in finding["message"]
     assert "keep posts until the release that stops using it" in finding["hint"]
+
+
+def test_renaming_the_association_table_of_a_relationship_is_found(project: Path) -> None:
+    make_repository(
+        project,
+        base_columns=[FULL_NAME],
+        upgrade='op.rename_table("memberships", "team_members")',
+        downgrade='op.rename_table("team_members", "memberships")',
+        feature_columns=[FULL_NAME],
+        feature_memberships="team_members",
+    )
+    result = _check(project, "--ignore", "schema-mismatch")  # constraint names keep the old
+    assert result.code == 1, result.stderr + result.stdout
+    (finding,) = result.findings("breaks-running-release")
+    revision = project / "migrations" / "versions" / "0002_change.py"
+    assert finding["line"] == _line_of(revision, "op.rename_table")
+    assert "renames table memberships to team_members" in finding["message"]
+    git(project, "checkout", "-q", "main")
+    line = _line_of(project / "models.py", "teams: Mapped")
+    assert f"models.py:{line} User.teams" in finding["message"]
+    assert "SELECT User.teams" in finding["message"]
 
 
 def test_code_first_new_model_column_missing_from_the_old_schema_is_found(
