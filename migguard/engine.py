@@ -36,6 +36,7 @@ class Report:
     revisions: int = 0
     checked: int = 0
     skipped: int = 0
+    skipped_reason: str = ""  # why ``skipped`` revisions were not round-tripped
     seconds: float = 0.0
     database: str = ""
     notes: list[str] = field(default_factory=list)
@@ -176,6 +177,7 @@ def _database_findings(
             )
         report.checked = len(result.checked)
         report.skipped = len(result.revisions) - len(result.checked)
+        report.skipped_reason = _skipped_reason(report, result, settings)
         run = RunContext(
             project=project,
             settings=settings,
@@ -190,6 +192,16 @@ def _database_findings(
         report.notes.extend(result.notes)
         report.notes.extend(release_notes)
     return findings
+
+
+def _skipped_reason(report: Report, result: RunResult, settings: Settings) -> str:
+    if not report.skipped:
+        return ""
+    if result.stopped:
+        return result.stopped
+    if settings.since is not None:
+        return f"--since {settings.since}: only the revisions added since were round-tripped"
+    return "the stairway did not reach them"
 
 
 def _run_on(
@@ -213,6 +225,12 @@ def _run_on(
     _set_timeouts(server, url, settings)
     guard = safety.Guard(env_py=project.env_py)
     guard.allow(url)
+
+    def fresh_database() -> None:
+        with guard.administration():
+            _recreate(server, url, settings)
+
+    plan.fresh_database = fresh_database
     if models_database is not None:
         models_database.allow_in(guard)
     render_driver = "sqlite" if server.is_sqlite else driver
@@ -242,6 +260,17 @@ def _run_on(
             return runner.run(project, script, config, guard, plan)
     finally:
         engine.dispose()
+
+
+def _recreate(server: Server, url: Any, settings: Settings) -> None:
+    """The run's database dropped and created again under the same name, empty: whatever
+    env.py and the project's settings resolved the URL to still reaches it."""
+    if server.is_sqlite:
+        Path(url.database).unlink(missing_ok=True)
+        return
+    server.drop_database(url.database)
+    server.create_database(url.database)
+    _set_timeouts(server, url, settings)
 
 
 def _set_timeouts(server: Server, url: Any, settings: Settings) -> None:

@@ -50,8 +50,12 @@ class StepFailure:
 
 @dataclass
 class RoundTrip:
+    """A downgrade that does not return the schema to where the upgrade found it;
+    ``again``: what upgrading once more leaves different from the first upgrade."""
+
     revision: str
     differences: list[Difference]
+    again: list[Difference] = field(default_factory=list)
 
 
 @dataclass
@@ -72,6 +76,9 @@ class RunResult:
     drift_rendered: str = ""
     head_snapshot: Snapshot | None = None
     notes: list[str] = field(default_factory=list)
+    stopped: str = ""  # why the stairway ended before head, for revisions it did not check
+    failed_on: Snapshot | None = None  # the schema an upgrade that failed for good met
+    started_empty: bool = True  # no bootstrap: the first revision met an empty database
 
 
 @dataclass
@@ -90,6 +97,9 @@ class RunPlan:
     # Called once, committed, just before the first revision of ``since`` upgrades: the
     # schema the release being replaced runs on (breaks-running-release looks at it).
     on_base_head: Callable[[], None] | None = None
+    # Drops the throwaway database and creates it again, empty (bootstrapped, if the project
+    # says so): where the stairway replays the history plainly.
+    fresh_database: Callable[[], None] | None = None
 
 
 class _Abort(Exception):
@@ -281,8 +291,6 @@ def _drive(
     run_kw: dict[str, Any],
     project: Project,
 ) -> None:
-    from migguard import schema
-
     result.target_metadata = (
         plan.metadata_override
         if plan.metadata_override is not None
@@ -290,120 +298,330 @@ def _drive(
     )
     if plan.on_metadata is not None and result.target_metadata is not None:
         plan.on_metadata(result.target_metadata)
-    snap = _snapshotter(context, frozenset({context.version_table}), schema)
-    unsure_rollback = _rollback_may_not_restore(context, project)
-    before: Snapshot | None = None
-    for number, sc in enumerate(ordered, start=1):
-        if plan.on_revision is not None:
-            plan.on_revision(number, len(ordered), sc.revision)
-        round_trip = plan.stairway and (plan.since is None or sc.revision in plan.since)
-        if plan.on_base_head is not None and plan.since and sc.revision in plan.since:
-            plan.on_base_head()
-            plan.on_base_head = None
-        if round_trip and before is None:
-            before = snap()
-        # a copy of each value too: SQLAlchemy adds created type names to the memo's sets
-        memo = {key: _copied(value) for key, value in context.impl.memo.items()}
-        if not _upgrade(context, sc, result, run_kw):
-            return
-        if not round_trip:
-            before = None
-            continue
-        result.checked.append(sc.revision)
-        keep_upgraded = Path(sc.path).resolve() in unsure_rollback
-        before = _round_trip(context, sc, result, run_kw, before, snap, memo, keep_upgraded)
-        if before is None:
+    stairway = _Stairway(context, ordered, result, plan, run_kw)
+    with _counting_connections(stairway):
+        if not stairway.walk():
             return
     result.reached_head = True
     if plan.drift and result.target_metadata is not None:
         _compare_at_head(context, result)
-    result.head_snapshot = snap()
+    result.head_snapshot = stairway.snap()
 
 
-def _upgrade(context: MigrationContext, sc: Script, result: RunResult, kw: dict[str, Any]) -> bool:
+class _Stop(Exception):
+    """The stairway cannot go on; the message says why, for the report's notes."""
+
+
+class _Stairway:
+    """One run's walk over the history, revision by revision.
+
+    The database only ever holds what ``alembic upgrade`` of the revisions so far leaves: each
+    revision's upgrade is committed, and its round trip (downgrade, snapshot, upgrade again)
+    runs in a transaction that is always rolled back. What a round trip cannot roll back (work
+    the revision commits itself, or a second connection writes) is detected from the
+    transactions that committed meanwhile; if the schema then differs, the history up to the
+    revision is replayed on a fresh database. A step that fails here is replayed the way users
+    run Alembic (a fresh database, ``alembic upgrade`` to the revision before, then each
+    command in a session of its own) and reported only if it fails there too.
+    """
+
+    def __init__(
+        self,
+        context: MigrationContext,
+        ordered: list[Script],
+        result: RunResult,
+        plan: RunPlan,
+        kw: dict[str, Any],
+    ) -> None:
+        from migguard import schema
+
+        self.context = context
+        self.ordered = ordered
+        self.result = result
+        self.plan = plan
+        self.kw = kw
+        self.tracker = schema.Tracker()  # after the first snapshot, re-reads only what changed
+        self.exclude = frozenset({context.version_table})
+        self.postgres = context.dialect.name == "postgresql"
+        self.before: Snapshot | None = None  # the schema before the next upgrade, when known
+        self.memo_before: dict[Any, Any] = {}  # SQLAlchemy's DDL memo before that upgrade
+        self.plain = True  # the database has seen upgrades only, as a plain replay would
+        self.connections_opened = 0  # by anyone, counted by _counting_connections
+
+    def snap(self) -> Snapshot:
+        assert self.context.connection is not None
+        return self.tracker.snapshot(self.context.connection, exclude_tables=self.exclude)
+
+    def walk(self) -> bool:
+        """Every revision in order; False when the stairway stopped before head."""
+        for number, sc in enumerate(self.ordered, start=1):
+            if self.plan.on_revision is not None:
+                self.plan.on_revision(number, len(self.ordered), sc.revision)
+            round_trip = self.plan.stairway and (
+                self.plan.since is None or sc.revision in self.plan.since
+            )
+            if (
+                self.plan.on_base_head is not None
+                and self.plan.since
+                and sc.revision in self.plan.since
+            ):
+                self.plan.on_base_head()
+                self.plan.on_base_head = None
+            try:
+                if not self.upgrade(number, sc, round_trip):
+                    return False
+                if round_trip:
+                    self.round_trip(number, sc)
+                else:
+                    self.before = None
+            except _Stop as stop:
+                self.result.stopped = str(stop)
+                self.result.notes.append(str(stop))
+                return False
+        return True
+
+    def upgrade(self, number: int, sc: Script, round_trip: bool) -> bool:
+        """The revision's upgrade, committed as ``alembic upgrade`` would; False when it fails
+        on a plain replay too, which is where production would stop as well."""
+        if round_trip and self.before is None:
+            self.before = self.snap()
+        self.memo_before = _memo(self.context)
+        failure = _upgrade(self.context, sc, self.result, self.kw)
+        if failure is None:
+            return True
+        if not self.plain:  # earlier round trips ran in this session: does it reproduce?
+            replayed = self.replay_round_trip(number, sc, ("upgrade",))
+            if replayed.get("upgrade") is None:
+                self.result.notes.append(
+                    f"revision {sc.revision}: its upgrade failed after the round trips of the "
+                    f"revisions before it ({failure[0]}), but applies on a plain replay of the "
+                    "history; the stairway went on from the replayed database"
+                )
+                self.rebuild(number)
+                return True
+            failure = replayed["upgrade"] or failure
+        self.result.failures.append(StepFailure(sc.revision, "upgrade", *failure))
+        self.result.failed_on = self.snap()
+        later = len(self.ordered) - number
+        rest = {0: "it", 1: "neither it nor the revision after it"}.get(
+            later, f"neither it nor the {later} revisions after it"
+        )
+        self.result.stopped = (
+            f"stopped at {sc.revision}: its upgrade fails, on a plain `alembic upgrade` "
+            f"too, so {rest} could not be round-tripped"
+        )
+        self.result.notes.append(self.result.stopped)
+        return False
+
+    def round_trip(self, number: int, sc: Script) -> None:
+        """Downgrade, snapshot, upgrade again, in a transaction that is always rolled back, so
+        that the next revision starts from the upgraded state whatever the downgrade did."""
+        from migguard import schema
+
+        context, result = self.context, self.result
+        connection = context.connection
+        assert connection is not None and self.before is not None
+        result.checked.append(sc.revision)
+        before, up = self.before, self.snap()
+        mark = self.tracker.mark(connection)
+        since = _next_transaction(connection, mark) if self.postgres else None
+        memo_up = _memo(context)
+        phase = ["downgrade"]
+        seen: dict[str, Snapshot] = {}
+        opened = self.connections_opened
+
+        def down_and_up() -> None:
+            sc.module.downgrade(**self.kw)
+            phase[0] = "snapshot"
+            seen["down"] = self.snap()
+            # SQLAlchemy remembers the types it created per DDL run (impl.memo); the
+            # re-upgrade starts from the memo the first upgrade started from, as a separate
+            # `alembic upgrade` would, or an Enum inside create_table is skipped silently.
+            _restore_memo(context, self.memo_before)
+            phase[0] = "re-upgrade"
+            sc.module.upgrade(**self.kw)
+            if seen["down"] != before:  # the same schema as the first upgrade met otherwise
+                phase[0] = "snapshot"
+                seen["up"] = self.snap()
+
+        failure = _step(context, down_and_up, sc, phase, keep=False)
+        _restore_memo(context, memo_up)
+        if failure is not None and phase[0] == "snapshot":
+            raise MigguardError(
+                f"schema snapshot failed in the round trip of {sc.revision}: {failure[0]}"
+            )
+        self.plain = False
+        committed = self.settle(number, sc, up, mark, since)
+        down = seen.get("down")
+        mismatch = down is not None and down != before
+        if mismatch:
+            assert down is not None
+            again = seen.get("up")
+            result.round_trips.append(
+                RoundTrip(
+                    sc.revision,
+                    schema.diff(before, down),
+                    schema.diff(up, again) if again is not None and again != up else [],
+                )
+            )
+        if failure is not None and not (phase[0] == "re-upgrade" and mismatch):
+            why = _why_different(self.connections_opened > opened, committed)
+            self.confirm(number, sc, phase[0], failure, why)
+        self.before = up
+
+    def settle(self, number: int, sc: Script, up: Snapshot, mark: Any, since: int | None) -> bool:
+        """After the rollback: prove the database is back at ``up``, or make it so by a
+        replay. True when something committed during the round trip."""
+        from migguard.schema import tracking
+
+        connection = self.context.connection
+        assert connection is not None
+        if since is not None and not tracking.committed_since(connection, since):
+            if mark is not None:
+                self.tracker.rewind(connection, mark)
+            return False
+        if self.snap() != up:
+            self.result.notes.append(
+                f"revision {sc.revision}: its round trip changed what a rollback cannot restore "
+                "(work it commits itself, or another connection's); the history up to it was "
+                "replayed on a fresh database before going on"
+            )
+            self.rebuild(number)
+        return self.postgres
+
+    def confirm(
+        self, number: int, sc: Script, direction: str, failure: tuple[str, int | None], why: str
+    ) -> None:
+        """A step that failed in the round trip is a finding only if it fails as users run
+        it; either way the stairway goes on from the upgraded revision."""
+        steps = (
+            ("upgrade", "downgrade")
+            if direction == "downgrade"
+            else ("upgrade", "downgrade", "upgrade")
+        )
+        replayed = self.replay_round_trip(number, sc, steps)
+        reproduced = replayed.get("re-upgrade" if direction == "re-upgrade" else direction)
+        if reproduced is not None:
+            self.result.failures.append(StepFailure(sc.revision, direction, *reproduced))
+        else:
+            self.result.notes.append(
+                f"revision {sc.revision}: its {direction} failed inside migguard's round trip "
+                f"({failure[0]}) but not on a plain replay (`alembic upgrade`, "
+                f"`alembic downgrade`, `alembic upgrade`, each on its own): {why}"
+            )
+        self.rebuild(number)
+
+    def replay_round_trip(
+        self, number: int, sc: Script, steps: tuple[str, ...]
+    ) -> dict[str, tuple[str, int | None] | None]:
+        """On a fresh database, the history before ``sc`` as ``alembic upgrade`` applies it,
+        then ``steps`` of ``sc``, each in a session of its own as separate ``alembic``
+        commands are: the failure of each step (None when it succeeded), by direction."""
+        self.rebuild(number - 1)
+        outcome: dict[str, tuple[str, int | None] | None] = {}
+        direction = ""
+        for step in steps:
+            direction = "re-upgrade" if direction == "downgrade" else step
+            function = sc.module.upgrade if step == "upgrade" else sc.module.downgrade
+            self.new_session()
+            failure = _step(self.context, functools.partial(function, **self.kw), sc, [direction])
+            outcome[direction] = failure
+            if failure is not None:
+                break
+        self.plain = False
+        return outcome
+
+    def rebuild(self, upto: int) -> None:
+        """A fresh database holding the first ``upto`` revisions, applied as ``alembic
+        upgrade`` applies them; the stairway's connection reconnects to it."""
+        if self.plan.fresh_database is None:
+            raise _Stop("the throwaway database cannot be recreated: the stairway stopped here")
+        connection = self.context.connection
+        assert connection is not None
+        _rollback(self.context, connection, quietly=True)
+        connection.invalidate()  # the database is about to go; reconnects on next use
+        self.plan.fresh_database()
+        self.new_session()
+        for sc in self.ordered[:upto]:
+            failure = _step(self.context, functools.partial(sc.module.upgrade, **self.kw), sc)
+            if failure is not None:
+                raise _Stop(
+                    f"replaying the history on a fresh database failed at {sc.revision} "
+                    f"({failure[0]}): the revisions after it were not checked"
+                )
+        self.plain = True
+        self.before = None
+
+    def new_session(self) -> None:
+        """The next step in a session of its own, as the next ``alembic`` command would be:
+        the same connection object (env.py's connect events and options), a new server
+        session, SQLAlchemy's DDL memo empty."""
+        from sqlalchemy import text
+
+        connection = self.context.connection
+        assert connection is not None
+        if not connection.invalidated:
+            connection.invalidate()
+        connection.execute(text("SELECT 1"))
+        connection.rollback()
+        self.context.impl.memo.clear()
+
+
+def _why_different(opened_connection: bool, committed: bool) -> str:
+    reasons = []
+    if opened_connection:
+        reasons.append(
+            "it opens another connection, which sees only committed state, not the round "
+            "trip's uncommitted downgrade"
+        )
+    if committed:
+        reasons.append("it commits part of its work itself")
+    return "; ".join(reasons) or "it depends on state a rolled-back round trip leaves behind"
+
+
+def _next_transaction(connection: Any, mark: Any) -> int:
+    from migguard.schema import tracking
+
+    return mark.next_xid if mark is not None else tracking.next_transaction_id(connection)
+
+
+@contextmanager
+def _counting_connections(stairway: _Stairway) -> Iterator[None]:
+    """Connections opened while steps run: a revision that looks through one of its own sees
+    committed state only, which is why it can behave differently inside a round trip."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    def opened(**kw: Any) -> None:
+        stairway.connections_opened += 1
+
+    event.listen(Engine, "engine_connect", opened, named=True)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "engine_connect", opened)
+
+
+def _upgrade(
+    context: MigrationContext, sc: Script, result: RunResult, kw: dict[str, Any]
+) -> tuple[str, int | None] | None:
     """The first upgrade of a revision, with its operations recorded for the static rules."""
     recorded = result.recorded_ops.setdefault(sc.revision, [])
     _Recorder.current = recorded
     try:
-        failure = _step(context, lambda: sc.module.upgrade(**kw), sc)
+        return _step(context, lambda: sc.module.upgrade(**kw), sc)
     finally:
         _Recorder.current = None
-    if failure:
-        result.failures.append(StepFailure(sc.revision, "upgrade", *failure))
-        return False
-    return True
 
 
-def _round_trip(
-    context: MigrationContext,
-    sc: Script,
-    result: RunResult,
-    kw: dict[str, Any],
-    before: Snapshot,
-    snap: Callable[[], Snapshot],
-    memo: dict[Any, Any],
-    keep_upgraded: bool,
-) -> Snapshot | None:
-    """Downgrade, compare with ``before``, upgrade again; return the new state, or None when
-    the database is left in a state the stairway cannot continue from.
-
-    Downgrade and re-upgrade share one transaction: if either fails, rolling back returns the
-    database to the upgraded state, so one bad downgrade does not hide the rest of the history.
-    """
-    from migguard import schema
-
-    # the state to come back to if the round trip fails; needed only where a rollback may not
-    # restore it (see _rollback_may_not_restore)
-    upgraded = snap() if keep_upgraded else None
-    # SQLAlchemy remembers the types it created per DDL run (impl.memo); the re-upgrade must
-    # start from the memo the first upgrade started from, as a separate `alembic upgrade`
-    # would, or an Enum created inside create_table is silently skipped the second time.
-    phase = ["downgrade"]
-    seen: list[Snapshot] = []
-
-    def down_and_up() -> None:
-        sc.module.downgrade(**kw)
-        phase[0] = "snapshot"
-        seen.append(snap())
-        context.impl.memo.clear()
-        context.impl.memo.update(memo)
-        phase[0] = "re-upgrade"
-        sc.module.upgrade(**kw)
-
-    failure = _step(context, down_and_up, sc, phase)
-    if seen and seen[0] != before:
-        result.round_trips.append(RoundTrip(sc.revision, schema.diff(before, seen[0])))
-    if failure is None:
-        return snap()
-    mismatch_explains_it = bool(seen) and seen[0] != before
-    if phase[0] == "downgrade":
-        result.failures.append(StepFailure(sc.revision, "downgrade", *failure))
-    elif phase[0] == "re-upgrade" and not mismatch_explains_it:
-        result.failures.append(StepFailure(sc.revision, "re-upgrade", *failure))
-    elif phase[0] == "snapshot":
-        raise MigguardError(f"schema snapshot failed after downgrading {sc.revision}: {failure[0]}")
-    restored = snap()
-    if upgraded is not None and restored != upgraded:  # DDL outside the transaction
-        result.notes.append(
-            f"stopped after {sc.revision}: its failed round trip could not be rolled back"
-        )
-        return None
-    return restored
+def _memo(context: MigrationContext) -> dict[Any, Any]:
+    # a copy of each value too: SQLAlchemy adds created type names to the memo's sets
+    return {key: _copied(value) for key, value in context.impl.memo.items()}
 
 
-def _rollback_may_not_restore(context: MigrationContext, project: Project) -> frozenset[Path]:
-    """The revision files after whose failed round trip a rollback may leave the database
-    somewhere other than the upgraded state, so that state must be snapshotted first to know
-    whether the stairway can go on. On PostgreSQL DDL is transactional: the rollback restores
-    it exactly, unless the revision commits part of its work itself (``autocommit_block()``,
-    ``COMMIT``, a ``commit()`` call, all of which name "commit"). SQLite's driver runs DDL
-    outside any transaction. Skipping this snapshot where it cannot matter saves a third of
-    them."""
-    files = project.revision_files()
-    postgres = context.dialect.name == "postgresql"
-    return frozenset(
-        f.path.resolve() for f in files if not postgres or "commit" in f.source.lower()
-    )
+def _restore_memo(context: MigrationContext, memo: dict[Any, Any]) -> None:
+    context.impl.memo.clear()
+    context.impl.memo.update({key: _copied(value) for key, value in memo.items()})
 
 
 def _copied(value: Any) -> Any:
@@ -413,22 +631,16 @@ def _copied(value: Any) -> Any:
     return set(value) if isinstance(value, set) else value
 
 
-def _snapshotter(context: MigrationContext, exclude: frozenset[str], schema: Any) -> Any:
-    tracker = schema.Tracker()  # after the first snapshot, re-reads only what DDL touched
-
-    def take() -> Snapshot:
-        return tracker.snapshot(context.connection, exclude_tables=exclude)
-
-    return take
-
-
 def _step(
     context: MigrationContext,
     body: Callable[[], None],
     sc: Script,
     phase: list[str] | None = None,
+    *,
+    keep: bool = True,
 ) -> tuple[str, int | None] | None:
-    """Run user code in its own transaction; return (message, line) on failure."""
+    """Run user code in its own transaction; return (message, line) on failure. ``keep``:
+    commit it on success, else roll it back (a round trip leaves nothing behind)."""
     connection = context.connection
     assert connection is not None
     if context._transaction is not None:  # env.py's begin_transaction(): ours from here on
@@ -467,6 +679,9 @@ def _step(
         return (_describe_failure(exc, connection), _line_in(exc, sc))
     _Running.script = None
     context.connection = context.impl.connection = connection
+    if not keep:
+        _rollback(context, connection)
+        return None
     if context._transaction is not None and context._transaction.is_active:
         context._transaction.commit()
     elif connection.in_transaction():

@@ -199,6 +199,17 @@ class Guard:
     env_py: Path | None = None
     variables_set: tuple[str, ...] = ()
     offline: bool = False  # env.py runs in offline (--sql) mode: no database at all
+    administering: bool = False  # migguard's own server statements, between steps
+
+    @contextmanager
+    def administration(self) -> Iterator[None]:
+        """migguard itself drops and creates the run's database (through the server's
+        maintenance database) while env.py is running; no project code runs meanwhile."""
+        self.administering = True
+        try:
+            yield
+        finally:
+            self.administering = False
 
     def allow(self, url: URL) -> None:
         if url.get_backend_name() == "sqlite":
@@ -222,6 +233,8 @@ class Guard:
             self._refuse(connection.engine.url)
 
     def check_url(self, url: URL | str) -> None:
+        if self.administering:
+            return
         parsed = make_url(url) if isinstance(url, str) else url
         if parsed.get_backend_name() == "sqlite":
             self._check_sqlite(parsed)
@@ -290,6 +303,8 @@ class Guard:
     def check_connect_arguments(self, dialect: Any, cargs: Any, cparams: Any) -> None:
         """Before the driver opens a connection: a database that is known not to be the
         throwaway one is refused without a packet sent (the server is asked later otherwise)."""
+        if self.administering:
+            return
         if dialect.name == "sqlite":
             self._check_sqlite(URL.create("sqlite", database=str(cargs[0]) if cargs else None))
             return

@@ -313,3 +313,52 @@ def test_renaming_a_referenced_table_rereads_what_names_it(engine: Engine) -> No
         assert "REFERENCES writers(id)" in fk.definition
         assert [s.owned_by for s in snap.sequences] == [(None, "writers", "id")]
         assert _executions(conn)["migguard_snapshot_closure"] == 1
+
+
+def test_round_trip_rolled_back_to_a_mark_costs_no_full_read(engine: Engine) -> None:
+    """The runner's round trip: snapshot (mark), then in a transaction DDL and snapshots,
+    rolled back; rewound, the tracker goes on with deltas, and matches full snapshots."""
+    from migguard.schema import tracking
+
+    tracker = Tracker()
+    with engine.connect() as conn:
+        for n in range(5):
+            conn.exec_driver_sql(f"CREATE TABLE t{n} (id int PRIMARY KEY, v text)")
+            conn.commit()
+            up = tracker.snapshot(conn)
+            mark = tracker.mark(conn)
+            assert mark is not None
+            conn.exec_driver_sql(f"DROP TABLE t{n}")
+            _same(tracker, conn, f"drop t{n} in the round trip")
+            conn.exec_driver_sql(f"CREATE TABLE t{n} (id int PRIMARY KEY)")
+            _same(tracker, conn, f"t{n} again, differently")
+            conn.rollback()
+            assert not tracking.committed_since(conn, mark.next_xid)
+            tracker.rewind(conn, mark)
+            assert tracker.snapshot(conn) == up == schema.snapshot(conn)
+        executions = _executions(conn)
+    assert executions["migguard_snapshot_full"] == 1
+
+
+def test_work_committed_inside_a_rolled_back_round_trip_is_detected(engine: Engine) -> None:
+    from migguard.schema import tracking
+
+    tracker = Tracker()
+    with engine.connect() as conn, engine.connect() as other:
+        conn.exec_driver_sql("CREATE TABLE t (id int)")
+        conn.commit()
+        tracker.snapshot(conn)
+        mark = tracker.mark(conn)
+        assert mark is not None
+        conn.exec_driver_sql("ALTER TABLE t ADD COLUMN x int")
+        conn.rollback()
+        assert not tracking.committed_since(conn, mark.next_xid)
+        conn.rollback()
+        other.exec_driver_sql("CREATE TABLE theirs (id int)")  # a second connection writes
+        other.commit()
+        assert tracking.committed_since(conn, mark.next_xid)
+        conn.rollback()
+        since = tracking.next_transaction_id(conn)
+        conn.exec_driver_sql("ALTER TABLE t ADD COLUMN y int")
+        conn.commit()  # the revision commits part of its work itself
+        assert tracking.committed_since(conn, since)

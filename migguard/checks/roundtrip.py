@@ -8,6 +8,7 @@ which a full ``downgrade base`` hides whenever a later downgrade drops the whole
 from __future__ import annotations
 
 import ast
+import re
 from typing import TYPE_CHECKING
 
 from migguard.findings import Finding, Severity
@@ -90,6 +91,10 @@ def check(result: RunResult, project: Project) -> list[Finding]:
             "downgrade": "downgrade failed right after its upgrade",
         }[failure.direction]
         line = failure.line or _function_line(project, path, _function_for(failure.direction))
+        first = bool(result.revisions) and failure.revision == result.revisions[0]
+        if failure.direction == "upgrade" and first and result.started_empty:
+            what = "upgrade failed on an empty database"
+        special = _upgrade_hint(failure.message, result, first) if rule is UPGRADE_FAILS else None
         findings.append(
             Finding(
                 rule=rule.id,
@@ -97,18 +102,21 @@ def check(result: RunResult, project: Project) -> list[Finding]:
                 path=path,
                 line=line,
                 revision=failure.revision,
-                hint=_timeout_hint(failure.message) or _hint_for(failure.direction),
+                hint=_timeout_hint(failure.message) or special or _hint_for(failure.direction),
                 anchor=f"{failure.direction}:{failure.message}",
             )
         )
     for trip in result.round_trips:
         path = result.paths.get(trip.revision)
         described = [d.describe_roundtrip() for d in trip.differences] or ["schema differs"]
+        again = [d.describe_roundtrip() for d in trip.again]
+        after = f"; upgrading again differs from the first upgrade: {'; '.join(again)}"
         findings.append(
             Finding(
                 rule=DOWNGRADE_MISMATCH.id,
                 message=f"revision {trip.revision}: downgrade does not undo upgrade: "
-                + "; ".join(described),
+                + "; ".join(described)
+                + (after if again else ""),
                 path=path,
                 line=_function_line(project, path, "downgrade"),
                 revision=trip.revision,
@@ -136,6 +144,79 @@ def _timeout_hint(message: str) -> str | None:
             "lock_timeout in [tool.migguard]"
         )
     return "make the statement faster, or raise statement_timeout in [tool.migguard]"
+
+
+_MISSING = re.compile(r'(relation|schema|type) "([^"]+)" does not exist')
+_MISSING_CONSTRAINT = re.compile(r'constraint "([^"]+)" of relation "([^"]+)" does not exist')
+# The names PostgreSQL gives constraints created without one, by the suffix it appends
+_POSTGRES_SUFFIXES = {
+    "_pkey": "primary key",
+    "_key": "unique",
+    "_fkey": "foreign key",
+    "_check": "check",
+    "_excl": "exclusion",
+}
+_CONVENTION_KINDS = {"primary key": "pk", "unique": "uq", "foreign key": "fk", "check": "ck"}
+
+
+def _upgrade_hint(message: str, result: RunResult, first: bool) -> str | None:
+    """Two upgrade failures that are not the revision's own mistake: a history that starts
+    from tables built outside Alembic, and a naming convention introduced after the revisions
+    that created unnamed constraints."""
+    if first and result.started_empty and _MISSING.search(message):
+        return (
+            "the first revision expects a schema it does not create: the history starts from "
+            "tables built outside Alembic (metadata.create_all(), a SQL dump). Give migguard "
+            'that start in [tool.migguard]: bootstrap = "package.module:function" or '
+            'bootstrap-sql = "path/schema.sql"'
+        )
+    return _late_convention_hint(message, result)
+
+
+def _late_convention_hint(message: str, result: RunResult) -> str | None:
+    """``constraint "products_sku_key" does not exist``: the name PostgreSQL gave an unnamed
+    constraint in production. Once target_metadata declares a naming convention, Alembic
+    names the same constraint by it on a fresh database, so only the fresh database lacks the
+    name. Said only when the convention covers that kind and the table has such a constraint
+    under another name."""
+    found = _MISSING_CONSTRAINT.search(message)
+    if found is None:
+        return None
+    name, table = found.group(1), found.group(2).rpartition(".")[2]
+    suffixes = _POSTGRES_SUFFIXES.items()
+    kind = next((k for suffix, k in suffixes if name.endswith(suffix)), None)
+    if not name.startswith(f"{table}_"):
+        kind = None
+    convention = _naming_convention(result.target_metadata)
+    if kind is None or _CONVENTION_KINDS.get(kind, "") not in convention:
+        return None
+    schema = result.failed_on
+    others = sorted(
+        c.name
+        for c in (schema.constraints if schema is not None else ())
+        if c.table == table and c.type == kind and c.name != name
+    )
+    if not others:
+        return None
+    called = " or ".join(repr(other) for other in others)
+    return (
+        f"{name!r} is the name PostgreSQL gave this unnamed {kind} constraint before the "
+        f"project declared a naming_convention; on a fresh database the convention names it "
+        f"{called}, so the revision fails wherever the history runs from scratch. Use a "
+        f"name that holds in both: rename it in production and drop op.f({others[0]!r}), or "
+        f"drop each name with ALTER TABLE {table} DROP CONSTRAINT IF EXISTS; or check from "
+        "the production schema with bootstrap-sql"
+    )
+
+
+def _naming_convention(metadata: object) -> dict[object, object]:
+    """The declared convention, or the union of several metadatas'; SQLAlchemy's default
+    (indexes only) counts as none."""
+    metadatas = metadata if isinstance(metadata, list | tuple) else [metadata]
+    convention: dict[object, object] = {}
+    for item in metadatas:
+        convention.update(getattr(item, "naming_convention", None) or {})
+    return convention
 
 
 def _hint_for(direction: str) -> str:

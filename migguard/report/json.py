@@ -19,8 +19,10 @@ def as_dict(report: Report) -> dict[str, object]:
             "revisions": report.revisions,
             "checked": report.checked,
             "skipped": report.skipped,
+            "skipped_reason": report.skipped_reason,
             "seconds": report.seconds,
         },
+        "notes": list(report.notes),
     }
 
 

@@ -29,10 +29,11 @@ statement; four times in the 300-revision benchmark run, 898 snapshots being del
 - DDL on a kind of object the per-object bookkeeping does not model (schemas, extensions,
   collations, operators...), or on a temporary object of the session;
 - a transaction id was handed out since the previous snapshot that no logged DDL accounts
-  for: another session's transaction (only this session's DDL is logged), or one of ours
-  that wrote without DDL; likewise when other transactions were running during the previous
-  snapshot, since they may have committed DDL since. Transactions this process runs in
-  another database (:func:`transaction_elsewhere`) do not count.
+  for and that did not roll back: another session's transaction (only this session's DDL is
+  logged), or one of ours that wrote without DDL; likewise when other transactions were
+  running during the previous snapshot, since they may have committed DDL since.
+  Transactions this process runs in another database (:func:`transaction_elsewhere`) do not
+  count.
 
 Only with psycopg2 (migguard's own driver, whose simple-query protocol lets the first call
 install, prepare and run in one round trip) and as a superuser (event triggers need one);
@@ -328,6 +329,8 @@ WITH {postgres._CTES}, {_log("$5")}, flags AS MATERIALIZED (
         SELECT 1 FROM log l, generate_series($4, l.next_xid - 1) x
         WHERE x IS DISTINCT FROM txid_current_if_assigned() AND x <> ALL ($5)
           AND x NOT IN (SELECT e.xid FROM entries e)
+          -- a rolled-back transaction (the runner's round trip) changed nothing
+          AND txid_status(x) IS DISTINCT FROM 'aborted'
     ) OR EXISTS (
         SELECT 1 FROM entries e
         WHERE (e.what = 'c' AND e.classid NOT IN ({_classes(_TRACKED_CLASSES)},
@@ -474,6 +477,21 @@ class _State:
                     del self._joined[cached]
         self._assembled.clear()
 
+    def copy(self) -> _State:
+        """An independent copy: :meth:`put` mutates the dictionaries and the visible lists in
+        place. Parts themselves are never changed, only replaced, so they are shared."""
+        return dataclasses.replace(
+            self,
+            relations=dict(self.relations),
+            types=dict(self.types),
+            functions=dict(self.functions),
+            _keys={family: list(keys) for family, keys in self._keys.items()},
+            _positions=dict(self._positions),
+            _visible={key: list(snaps) for key, snaps in self._visible.items()},
+            _joined=dict(self._joined),
+            _assembled=dict(self._assembled),
+        )
+
     def clear(self) -> None:
         for family in _FAMILY_KINDS:
             getattr(self, family).clear()
@@ -540,7 +558,7 @@ class Tracker:
     ) -> Snapshot:
         if connection.dialect.name != "postgresql" or connection.dialect.driver != "psycopg2":
             return full_snapshot(connection, exclude_tables=exclude_tables)
-        dbapi = connection.connection.dbapi_connection
+        dbapi = _dbapi(connection)
         state = _STATES.get(dbapi)
         if state is None:
             state = _STATES[dbapi] = _State()
@@ -553,6 +571,68 @@ class Tracker:
             )
             _apply_rows(state, json.loads(raw))
         return _assemble(state, exclude_tables)
+
+    def mark(self, connection: Connection) -> Mark | None:
+        """What the tracker knows right after a snapshot, to :meth:`rewind` to once a
+        transaction begun after it has rolled back; None where snapshots are full anyway."""
+        state = _STATES.get(_dbapi(connection))
+        if state is None or not state.prepared or state.next_xid is None:
+            return None
+        return Mark(state.copy())
+
+    def rewind(self, connection: Connection, mark: Mark) -> None:
+        """Forget the snapshots taken since ``mark``: their transaction rolled back, and with
+        it their epochs in the log, so the log again starts with the mark's epoch. The
+        rolled-back transaction ids are no reason to read everything (they are aborted); the
+        next snapshot still checks the epoch, and reads everything if anything else
+        happened."""
+        _STATES[_dbapi(connection)] = mark.state.copy()
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A tracker's knowledge at one snapshot (:meth:`Tracker.mark`)."""
+
+    state: _State
+
+    @property
+    def next_xid(self) -> int:
+        """The first transaction id the snapshot did not account for."""
+        assert self.state.next_xid is not None
+        return self.state.next_xid
+
+
+def _dbapi(connection: Connection) -> Any:
+    return connection.connection.dbapi_connection
+
+
+def next_transaction_id(connection: Connection) -> int:
+    """The id the server hands out next: what :func:`committed_since` counts from."""
+    from sqlalchemy import text
+
+    value = connection.execute(text("SELECT txid_snapshot_xmax(txid_current_snapshot())"))
+    return int(value.scalar_one())
+
+
+def committed_since(connection: Connection, xid: int) -> bool:
+    """Whether any transaction from ``xid`` on committed (or may have: its status is not known
+    to be aborted), apart from those in this process's other databases. After a rollback,
+    False proves the database is as it was when ``xid`` was next: nothing but the rolled-back
+    work happened since, and that left no trace. True when the work committed itself
+    (``autocommit_block()``, ``COMMIT``) or another session wrote."""
+    statement = (
+        "SELECT EXISTS (SELECT 1 FROM generate_series(CAST({since} AS bigint),"
+        " txid_snapshot_xmax(txid_current_snapshot()) - 1) x"
+        " WHERE x <> ALL (CAST(CAST({elsewhere} AS text) AS bigint[]))"
+        " AND txid_status(x) IS DISTINCT FROM 'aborted')"
+    )
+    if connection.dialect.driver == "psycopg2":  # once per revision: no SQLAlchemy around it
+        raw = statement.format(since="%s", elsewhere="%s")
+        return bool(_value(connection, raw, (xid, _elsewhere())))
+    from sqlalchemy import text
+
+    bound = text(statement.format(since=":since", elsewhere=":elsewhere"))
+    return bool(connection.execute(bound, {"since": xid, "elsewhere": _elsewhere()}).scalar_one())
 
 
 def _query(connection: Connection, state: _State) -> dict[str, Any]:
