@@ -84,6 +84,18 @@ def _split(value: str | None) -> tuple[str, ...] | None:
     type=click.Path(path_type=Path),
     help="alembic.ini (or pyproject.toml) other than PATH/alembic.ini",
 )
+@click.option("-n", "--name", default=None, help="Section of alembic.ini, as `alembic -n NAME`")
+@click.option(
+    "--bootstrap",
+    default=None,
+    help="package.module:function that builds the schema the first revision starts from",
+)
+@click.option(
+    "--bootstrap-sql",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A schema dump to load before the first revision, instead of --bootstrap",
+)
 @click.option(
     "--format",
     "output_format",
@@ -140,6 +152,9 @@ def _split(value: str | None) -> tuple[str, ...] | None:
 def check(
     path: Path,
     config_file: Path | None,
+    name: str | None,
+    bootstrap: str | None,
+    bootstrap_sql: Path | None,
     output_format: str | None,
     db: str | None,
     database_url: str | None,
@@ -166,6 +181,9 @@ def check(
             path,
             {
                 "config_file": config_file,
+                "name": name,
+                "bootstrap": bootstrap,
+                "bootstrap_sql": bootstrap_sql,
                 "format": output_format,
                 "db": db,
                 "database_url": database_url,

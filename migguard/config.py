@@ -34,6 +34,9 @@ class Settings:
 
     path: Path = field(default_factory=lambda: Path("."))
     config_file: Path | None = None
+    name: str | None = None  # the alembic.ini section, as `alembic -n NAME`
+    bootstrap: str | None = None  # "package.module:function" building the starting schema
+    bootstrap_sql: Path | None = None  # a schema dump to load instead
     format: str = "text"
     db: str = "auto"
     database_url: str | None = None
@@ -87,6 +90,9 @@ _FILE_KEYS = {
     "severity",
     "config",
     "deploy_order",
+    "name",
+    "bootstrap",
+    "bootstrap_sql",
 }
 
 
@@ -125,6 +131,8 @@ def load_settings(path: Path, cli: dict[str, Any]) -> Settings:
         # a baseline committed beside pyproject.toml, wherever migguard runs from
         values["baseline"] = source.parent / values["baseline"]
     _validate_file_rule_ids(values, source)
+    if values.get("bootstrap_sql") and source is not None:  # relative to the file naming it
+        values["bootstrap_sql"] = source.parent / str(values["bootstrap_sql"])
     for key, value in cli.items():
         if value is None or value == ():
             continue
@@ -188,6 +196,8 @@ def _coerce(values: dict[str, Any], source: Path | None) -> Settings:
             value = _as_rule_tuple(value)
         elif key in ("timeout", "statement_timeout", "lock_timeout"):
             value = float(value)
+        elif key == "bootstrap_sql" and value is not None:
+            value = Path(value).resolve()  # the run changes into the project directory
         elif key in ("baseline", "config_file", "output") and value is not None:
             value = Path(value)
         elif key == "severity":

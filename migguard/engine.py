@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migguard import rules, since
+from migguard import bootstrap, rules, since
 from migguard.config import Settings, load_dotenv_for
 from migguard.errors import MigguardError
 from migguard.findings import Finding, Severity, sort_key
@@ -76,7 +76,8 @@ def _check(
 ) -> Report:
     started = time.monotonic()
     settings = settings or Settings(path=Path(path))
-    project = load_project(Path(path), settings.config_file)
+    project = load_project(Path(path), settings.config_file, settings.name)
+    bootstrap.validate(settings)
     project.flask_app = settings.flask_app
     dotenv_values = load_dotenv_for(project.root)
     report = Report(root=project.root)
@@ -178,6 +179,7 @@ def _database_findings(
         report.checked = len(result.checked)
         report.skipped = len(result.revisions) - len(result.checked)
         report.skipped_reason = _skipped_reason(report, result, settings)
+        result.started_empty = not bootstrap.configured(settings)
         run = RunContext(
             project=project,
             settings=settings,
@@ -229,6 +231,7 @@ def _run_on(
     def fresh_database() -> None:
         with guard.administration():
             _recreate(server, url, settings)
+        bootstrap.apply(url, settings, project)
 
     plan.fresh_database = fresh_database
     if models_database is not None:
@@ -256,6 +259,8 @@ def _run_on(
             runner.project_cwd(project, config),
             engine.connect() as connection,
         ):
+            with guard.watching_engines():
+                bootstrap.apply(url, settings, project)
             config.attributes["connection"] = connection
             return runner.run(project, script, config, guard, plan)
     finally:

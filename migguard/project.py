@@ -11,6 +11,8 @@ import ast
 import configparser
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,6 +70,8 @@ class Project:
     script_location: Path
     version_dirs: list[Path]
     flask_app: str | None = None  # [tool.migguard] flask-app, for Flask-Migrate's env.py
+    ini_section: str = "alembic"  # `alembic -n NAME`: the section of alembic.ini to use
+    _scripts: ScriptDirectory | None = field(default=None, repr=False)  # graph not loaded
     _alembic_config: Config | None = field(default=None, repr=False)
     _revision_files: list[RevisionFile] | None = field(default=None, repr=False)
     _located: bool = field(default=False, repr=False)  # script_location resolved
@@ -91,10 +95,12 @@ class Project:
         if self.config_path.name == "pyproject.toml":
             config = Config(toml_file=str(self.config_path))
         else:
-            config = Config(str(self.config_path))
+            config = Config(str(self.config_path), ini_section=self.ini_section)
             toml = self.config_path.parent / "pyproject.toml"
             if toml.is_file() and _has_tool_alembic(toml):
-                config = Config(str(self.config_path), toml_file=str(toml))
+                config = Config(
+                    str(self.config_path), ini_section=self.ini_section, toml_file=str(toml)
+                )
         if self._located:
             # Alembic resolves a relative script_location (the FastAPI template's
             # "app/alembic") against the working directory; migguard runs from anywhere
@@ -103,18 +109,31 @@ class Project:
         return config
 
     def revision_files(self) -> list[RevisionFile]:
-        """Every revision script in the version directories, parsed but not imported."""
+        """Every revision script Alembic reads (its own listing of the version directories:
+        recursive only with ``recursive_version_locations``), parsed but not imported."""
         if self._revision_files is None:
-            files: list[RevisionFile] = []
-            for directory in self.version_dirs:
-                if not directory.is_dir():
-                    continue
-                for path in sorted(directory.rglob("*.py")):
-                    if path.name.startswith((".#", "__init__")) or "__pycache__" in path.parts:
-                        continue
-                    files.append(read_revision_file(path, self.relpath(path)))
-            self._revision_files = files
+            self._revision_files = [
+                read_revision_file(path, self.relpath(path)) for path in self._revision_paths()
+            ]
         return self._revision_files
+
+    def _revision_paths(self) -> list[Path]:
+        from alembic.script.base import Script, _only_source_rev_file
+
+        if self._scripts is None:
+            return []
+        seen: set[Path] = set()
+        paths: list[Path] = []
+        for directory in self.version_dirs:
+            if not directory.is_dir():
+                continue
+            for listed in Script._list_py_dir(self._scripts, directory):
+                path = Path(listed)
+                if _only_source_rev_file.match(path.name) is None or path.resolve() in seen:
+                    continue
+                seen.add(path.resolve())
+                paths.append(path)
+        return paths
 
     def script_directory(self) -> ScriptDirectory:
         """Alembic's own view of the graph; imports every revision module."""
@@ -200,8 +219,9 @@ def _configs_below(path: Path) -> list[Path]:
     return found
 
 
-def load_project(path: Path, config_file: Path | None = None) -> Project:
-    """Locate alembic.ini and the directories it names, without importing anything."""
+def load_project(path: Path, config_file: Path | None = None, name: str | None = None) -> Project:
+    """Locate alembic.ini and the directories it names, as ``alembic`` run from the project
+    directory would (``-n NAME``: that section of alembic.ini), without importing revisions."""
     config_path = find_config(path, config_file)
     root = (path if path.is_dir() else config_path.parent).resolve()
     if config_file is None and not config_path.is_relative_to(root / FLASK_MIGRATE_DIRECTORY):
@@ -216,6 +236,8 @@ def load_project(path: Path, config_file: Path | None = None) -> Project:
         version_dirs=[],
     )
     try:
+        if config_path.suffix == ".ini":
+            project.ini_section = _ini_section(project, name)
         config = project.alembic_config()
         location = config.get_alembic_option("script_location") if _is_modern(config) else None
         if location is None:
@@ -228,28 +250,87 @@ def load_project(path: Path, config_file: Path | None = None) -> Project:
         ) from exc
     if not location and _is_flask_migrate_directory(config_path.parent):
         location = str(config_path.parent)
+        config.set_main_option("script_location", location.replace("%", "%%"))
     if not location:
         raise MigguardError(
-            "no script_location in the [alembic] section", path=project.relpath(config_path)
+            f"no script_location in the [{project.ini_section}] section",
+            path=project.relpath(config_path),
         )
-    script_location = _resolve_location(location, config_path.parent)
-    if not script_location.is_dir():
+    scripts = _script_directory_from(config, root)
+    if scripts is None:
         raise MigguardError(
             f"script_location {location!r} is not a directory",
             path=project.relpath(config_path),
         )
+    with _working_directory(root):  # Alembic keeps relative paths as written
+        script_location = Path(scripts.dir).resolve()
+        project.version_dirs = [Path(p).resolve() for p in scripts._version_locations]
     if not (script_location / "env.py").is_file():
         raise MigguardError(f"no env.py in {project.relpath(script_location)}")
-    locations = config.get_version_locations_list()
-    if locations:
-        version_dirs = [_resolve_location(loc, config_path.parent) for loc in locations]
-    else:
-        version_dirs = [script_location / "versions"]
     project.script_location = script_location
-    project.version_dirs = version_dirs
+    project._scripts = scripts
     project._alembic_config = config
     project._located = True
     return project
+
+
+# Sections of an alembic.ini that configure logging or hooks, not a migration environment
+_NOT_ENVIRONMENTS = ("loggers", "handlers", "formatters", "post_write_hooks")
+
+
+def _ini_section(project: Project, name: str | None) -> str:
+    """The section ``alembic`` would read: ``-n NAME``'s, else ``[alembic]``. An ini that
+    holds only named environments (``alembic -n core``) says which there are."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(project.config_path, encoding="utf-8")
+    environments = [
+        section
+        for section in parser.sections()
+        if section not in _NOT_ENVIRONMENTS
+        and not section.startswith(("logger_", "handler_", "formatter_"))
+    ]
+    listed = ", ".join(f"[{section}]" for section in environments) or "none"
+    if name is not None and not parser.has_section(name):
+        raise MigguardError(
+            f"no [{name}] section (--name) in {project.config_path.name}; its sections: {listed}",
+            path=project.relpath(project.config_path),
+        )
+    if name is None and not parser.has_section("alembic") and environments:
+        raise MigguardError(
+            f"{project.config_path.name} has no [alembic] section but {listed}: choose one with "
+            '-n/--name NAME (as `alembic -n NAME`), or name = "NAME" in [tool.migguard]',
+            path=project.relpath(project.config_path),
+        )
+    return name or "alembic"
+
+
+def _script_directory_from(config: Config, root: Path) -> ScriptDirectory | None:
+    """Alembic's own ScriptDirectory, made from ``root`` as ``alembic`` makes it from the
+    directory it runs in: a relative script_location and version_locations resolve there, a
+    package path (``mypkg:db:migrations``) is imported from there. The revision graph is not
+    loaded (that imports every revision). None when script_location is not a directory."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    saved_path = list(sys.path)
+    try:
+        with _working_directory(root):
+            sys.path.insert(0, str(root))
+            return ScriptDirectory.from_config(config)  # prepends prepend_sys_path itself
+    except (CommandError, ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
+        return None
+    finally:
+        sys.path[:] = saved_path
+
+
+@contextmanager
+def _working_directory(directory: Path) -> Iterator[None]:
+    saved = os.getcwd()
+    os.chdir(directory)
+    try:
+        yield
+    finally:
+        os.chdir(saved)
 
 
 def _is_flask_migrate_directory(directory: Path) -> bool:
@@ -268,21 +349,6 @@ def _is_flask_migrate_directory(directory: Path) -> bool:
 
 def _is_modern(config: Config) -> bool:
     return hasattr(config, "get_alembic_option")
-
-
-def _resolve_location(location: str, base: Path) -> Path:
-    if ":" in location and not os.path.isabs(location) and not Path(base / location).exists():
-        # package resource form "myapp:migrations"
-        package, _, resource = location.partition(":")
-        import importlib.util
-
-        spec = importlib.util.find_spec(package)
-        if spec and spec.submodule_search_locations:
-            return Path(next(iter(spec.submodule_search_locations))) / resource
-    candidate = Path(location)
-    if not candidate.is_absolute():
-        candidate = base / candidate
-    return candidate.resolve()
 
 
 def read_revision_file(path: Path, relpath: str) -> RevisionFile:

@@ -403,12 +403,12 @@ class _Stairway:
         self.result.failures.append(StepFailure(sc.revision, "upgrade", *failure))
         self.result.failed_on = self.snap()
         later = len(self.ordered) - number
-        rest = {0: "it", 1: "neither it nor the revision after it"}.get(
-            later, f"neither it nor the {later} revisions after it"
+        rest = {0: "it could not", 1: "neither it nor the revision after it could"}.get(
+            later, f"neither it nor the {later} revisions after it could"
         )
         self.result.stopped = (
             f"stopped at {sc.revision}: its upgrade fails, on a plain `alembic upgrade` "
-            f"too, so {rest} could not be round-tripped"
+            f"too, so {rest} be round-tripped"
         )
         self.result.notes.append(self.result.stopped)
         return False
@@ -926,8 +926,8 @@ def project_cwd(project: Project, config: Config) -> Iterator[None]:
     saved_modules = set(sys.modules)
     os.chdir(project.root)
     extra = [str(project.root)]
-    for entry in config.get_prepend_sys_paths_list() or []:
-        extra.insert(0, str((project.config_path.parent / entry).resolve()))
+    for entry in config.get_prepend_sys_paths_list() or []:  # relative: to where alembic runs
+        extra.insert(0, str((project.root / entry).resolve()))
     sys.path[:0] = [p for p in extra if p not in sys.path[:1]]
     try:
         yield

@@ -556,7 +556,7 @@ class Tracker:
         *,
         exclude_tables: frozenset[str] = frozenset({"alembic_version"}),
     ) -> Snapshot:
-        if connection.dialect.name != "postgresql" or connection.dialect.driver != "psycopg2":
+        if not _tracked(connection):
             return full_snapshot(connection, exclude_tables=exclude_tables)
         dbapi = _dbapi(connection)
         state = _STATES.get(dbapi)
@@ -575,6 +575,8 @@ class Tracker:
     def mark(self, connection: Connection) -> Mark | None:
         """What the tracker knows right after a snapshot, to :meth:`rewind` to once a
         transaction begun after it has rolled back; None where snapshots are full anyway."""
+        if not _tracked(connection):
+            return None
         state = _STATES.get(_dbapi(connection))
         if state is None or not state.prepared or state.next_xid is None:
             return None
@@ -600,6 +602,10 @@ class Mark:
         """The first transaction id the snapshot did not account for."""
         assert self.state.next_xid is not None
         return self.state.next_xid
+
+
+def _tracked(connection: Connection) -> bool:
+    return connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg2"
 
 
 def _dbapi(connection: Connection) -> Any:
