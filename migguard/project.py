@@ -118,10 +118,14 @@ class Project:
         return self._revision_files
 
     def _revision_paths(self) -> list[Path]:
+        from alembic.script import ScriptDirectory
         from alembic.script.base import Script, _only_source_rev_file
 
-        if self._scripts is None:
-            return []
+        if self._scripts is None:  # a Project made without load_project: its directories
+            if not self.script_location.is_dir():
+                return []
+            locations = [str(directory) for directory in self.version_dirs]
+            self._scripts = ScriptDirectory(str(self.script_location), version_locations=locations)
         seen: set[Path] = set()
         paths: list[Path] = []
         for directory in self.version_dirs:
