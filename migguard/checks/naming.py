@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -133,8 +132,6 @@ _CONSTRUCTORS = {
 # Unnamed primary keys are not reported: PostgreSQL always calls them <table>_pkey, the name
 # every tutorial's schema has, and flagging each table would bury the findings that matter.
 UNNAMED_KINDS_REPORTED = ("uq", "fk", "ck")
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
-_FINAL_NAME_CALLS = ("f", "conv")
 
 
 @produces(Phase.SOURCES, INDEX_NAME, CONSTRAINT_NAME)

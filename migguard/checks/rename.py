@@ -180,7 +180,7 @@ def _candidates(upgrade: Sequence[Op], data: Sequence[Op], kind: str) -> list[_C
     for i, drop in enumerate(upgrade):
         if drop.kind != drop_kind or _key(drop) in added_keys or not _is_user_data(drop):
             continue
-        if _data_handled(drop, upgrade, data):
+        if _data_handled(drop, data):
             continue
         for j, add in enumerate(upgrade):
             if add.kind != add_kind or _key(add) in dropped_keys or not _is_user_data(add):
@@ -283,7 +283,7 @@ def _is_user_data(op: Op) -> bool:
     return op.table is not None and not op.table.startswith(_BATCH_TEMPORARY)
 
 
-def _data_handled(drop: Op, upgrade: Sequence[Op], data: Sequence[Op]) -> bool:
+def _data_handled(drop: Op, data: Sequence[Op]) -> bool:
     """A statement reads the dropped column (or table), or empties the table first."""
     table = (drop.table or "").lower()
     for op in data:
