@@ -35,9 +35,12 @@ RULE = register(
         ),
         example='op.drop_column("users", "full_name")  # the running release still maps it',
         use_instead=(
-            "Expand/contract: stop reading the column in one release, drop it in the next; "
-            "give a new NOT NULL column a server_default; add a new table and keep the old one "
-            "until the release that stops using it."
+            "# expand/contract: release N stops mapping the column (User.full_name removed\n"
+            "# from the model, the column stays); release N+1's revision drops it:\n"
+            'op.drop_column("users", "full_name")\n'
+            "# a new NOT NULL column gets a server default the running release can rely on:\n"
+            'op.add_column("users", sa.Column("age", sa.Integer(), nullable=False, '
+            'server_default="0"))'
         ),
     )
 )
