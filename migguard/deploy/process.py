@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import subprocess
 import sys
 import tempfile
@@ -68,10 +69,15 @@ class Worker:
         self._replies: IO[str] = os.fdopen(reply_read, "r", encoding="utf-8")
         self._send(request)
 
-    def ask(self, command: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Send ``command`` (if any) and wait for the next reply."""
+    def ask(self, command: dict[str, Any] | None = None, *, seconds: float) -> dict[str, Any]:
+        """Send ``command`` (if any) and wait up to ``seconds`` for the next reply: models
+        that hang on import (a network call at module level) cost the rule, not the run."""
         if command is not None:
             self._send(command)
+        # one reply per question, so nothing waits in the reader's buffer: the pipe tells
+        ready, _, _ = select.select([self._replies], [], [], seconds)
+        if not ready:
+            raise WorkerFailed(f"no answer from the worker process in {seconds:g} s")
         line = self._replies.readline()
         if not line:
             raise WorkerFailed(f"the worker process ended: {self._last_words()}")

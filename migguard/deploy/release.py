@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 
 RULE_ID = "breaks-running-release"
 _NOTED = 3  # statements named in the note on what could not be judged
+# How long the worker may take to import the models, and to run every statement once (each
+# statement is bounded by the database's statement_timeout as well).
+_LOAD_SECONDS = 120.0
+_EXERCISE_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -172,9 +176,10 @@ class RunningRelease:
             return
         try:
             if not self._loaded:
-                self._worker.ask()
+                self._worker.ask(seconds=_LOAD_SECONDS)
                 self._loaded = True
-            self._observed[point] = self._worker.ask({"do": "exercise"})["checks"]
+            reply = self._worker.ask({"do": "exercise"}, seconds=_EXERCISE_SECONDS)
+            self._observed[point] = reply["checks"]
         except WorkerFailed as exc:
             self._skip(str(exc))
 
