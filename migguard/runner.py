@@ -73,7 +73,6 @@ class RunResult:
     reached_head: bool = False
     drift_diffs: list[Any] = field(default_factory=list)
     drift_ops: Any = None
-    drift_rendered: str = ""
     head_snapshot: Snapshot | None = None
     notes: list[str] = field(default_factory=list)
     stopped: str = ""  # why the stairway ended before head, for revisions it did not check
@@ -115,18 +114,19 @@ class TimedOut(BaseException):
     """
 
 
+@dataclass
 class _Running:
-    """The revision step in progress. An async env.py's event loop, not the revision, is where
-    the alarm lands, so the step cannot be read from the traceback."""
+    """This run's revision step in progress. An async env.py's event loop, not the revision,
+    is where the alarm lands, so the step cannot be read from the traceback."""
 
     script: Script | None = None
-    phase: list[str] = ["upgrade"]  # the round trip updates its own list as it goes
+    phase: list[str] = field(default_factory=lambda: ["upgrade"])  # a round trip updates it
 
 
-def _record_timeout(result: RunResult, exc: TimedOut) -> bool:
+def _record_timeout(result: RunResult, exc: TimedOut, running: _Running) -> bool:
     """The step that ran out of time becomes its revision's failure; False outside a step."""
-    sc, phase = _Running.script, _Running.phase[0]
-    _Running.script = None
+    sc, phase = running.script, running.phase[0]
+    running.script = None
     if sc is None or phase not in ("upgrade", "downgrade", "re-upgrade"):
         return False  # env.py, a snapshot, the drift comparison: the run could not finish
     result.failures.append(StepFailure(sc.revision, phase, str(exc), _line_in(exc, sc)))
@@ -143,7 +143,7 @@ def run(
 ) -> RunResult:
     """Execute env.py against the throwaway database (already in ``config``) and observe."""
     result = RunResult()
-    _Running.script = None  # an earlier run in this process may have ended mid-step
+    running = _Running()
     try:
         ordered = _ordered_revisions(script)  # imports every revision module
     except Exception as exc:
@@ -154,9 +154,10 @@ def run(
 
     def fn(heads: Any, context: MigrationContext) -> list[Any]:
         try:
-            _drive(context, ordered, result, plan, captured.get("__run_kw__", {}), project)
+            kw = captured.get("__run_kw__", {})
+            _drive(context, ordered, result, plan, kw, running, recorder)
         except TimedOut as exc:
-            if not _record_timeout(result, exc):
+            if not _record_timeout(result, exc, running):
                 raise
         except MigguardError:
             raise
@@ -167,12 +168,13 @@ def run(
     env = _guarded_environment_class()(config, script, fn=fn)
     env.migguard_guard = guard
     env.migguard_captured = captured
-    with quiet_env_logging(), _recording_ops(result, ordered), guard.watching_engines(), env:
+    recorder = _Recorder(paths={os.path.realpath(sc.path) for sc in ordered})
+    with quiet_env_logging(), _recording_ops(recorder), guard.watching_engines(), env:
         try:
             with _app_context(project):
                 script.run_env()
         except TimedOut as exc:  # an async env.py: the alarm landed in its event loop
-            if not _record_timeout(result, exc):
+            if not _record_timeout(result, exc, running):
                 raise
             return result
         except MigguardError:
@@ -289,7 +291,8 @@ def _drive(
     result: RunResult,
     plan: RunPlan,
     run_kw: dict[str, Any],
-    project: Project,
+    running: _Running,
+    recorder: _Recorder,
 ) -> None:
     result.target_metadata = (
         plan.metadata_override
@@ -298,7 +301,7 @@ def _drive(
     )
     if plan.on_metadata is not None and result.target_metadata is not None:
         plan.on_metadata(result.target_metadata)
-    stairway = _Stairway(context, ordered, result, plan, run_kw)
+    stairway = _Stairway(context, ordered, result, plan, run_kw, running, recorder)
     with _counting_connections(stairway):
         if not stairway.walk():
             return
@@ -332,6 +335,8 @@ class _Stairway:
         result: RunResult,
         plan: RunPlan,
         kw: dict[str, Any],
+        running: _Running,
+        recorder: _Recorder,
     ) -> None:
         from migguard import schema
 
@@ -340,6 +345,8 @@ class _Stairway:
         self.result = result
         self.plan = plan
         self.kw = kw
+        self.running = running  # the step in progress, for --timeout
+        self.recorder = recorder
         self.tracker = schema.Tracker()  # after the first snapshot, re-reads only what changed
         self.exclude = frozenset({context.version_table})
         self.postgres = context.dialect.name == "postgresql"
@@ -386,7 +393,7 @@ class _Stairway:
         if round_trip and self.before is None:
             self.before = self.snap()
         self.memo_before = _memo(self.context)
-        failure = _upgrade(self.context, sc, self.result, self.kw)
+        failure = _upgrade(self.context, sc, self.result, self.kw, self.running, self.recorder)
         if failure is None:
             return True
         if not self.plain:  # earlier round trips ran in this session: does it reproduce?
@@ -445,7 +452,7 @@ class _Stairway:
                 phase[0] = "snapshot"
                 seen["up"] = self.snap()
 
-        failure = _step(context, down_and_up, sc, phase, keep=False)
+        failure = _step(context, down_and_up, sc, self.running, phase, keep=False)
         _restore_memo(context, memo_up)
         if failure is not None and phase[0] == "snapshot":
             raise MigguardError(
@@ -529,7 +536,7 @@ class _Stairway:
         for step in steps:
             direction = "re-upgrade" if direction == "downgrade" else step
             self.new_session()
-            failure = _step(self.context, self._function(sc, step), sc, [direction])
+            failure = _step(self.context, self._function(sc, step), sc, self.running, [direction])
             outcome[direction] = failure
             if failure is not None:
                 break
@@ -548,7 +555,7 @@ class _Stairway:
         self.plan.fresh_database()
         self.new_session()
         for sc in self.ordered[:upto]:
-            failure = _step(self.context, self._function(sc, "upgrade"), sc)
+            failure = _step(self.context, self._function(sc, "upgrade"), sc, self.running)
             if failure is not None:
                 raise _Stop(
                     f"replaying the history on a fresh database failed at {sc.revision} "
@@ -613,15 +620,20 @@ def _counting_connections(stairway: _Stairway) -> Iterator[None]:
 
 
 def _upgrade(
-    context: MigrationContext, sc: Script, result: RunResult, kw: dict[str, Any]
+    context: MigrationContext,
+    sc: Script,
+    result: RunResult,
+    kw: dict[str, Any],
+    running: _Running,
+    recorder: _Recorder,
 ) -> tuple[str, int | None] | None:
     """The first upgrade of a revision, with its operations recorded for the static rules."""
     recorded = result.recorded_ops.setdefault(sc.revision, [])
-    _Recorder.current = recorded
+    recorder.current = recorded
     try:
-        return _step(context, lambda: sc.module.upgrade(**kw), sc)
+        return _step(context, lambda: sc.module.upgrade(**kw), sc, running)
     finally:
-        _Recorder.current = None
+        recorder.current = None
 
 
 def _memo(context: MigrationContext) -> dict[Any, Any]:
@@ -645,6 +657,7 @@ def _step(
     context: MigrationContext,
     body: Callable[[], None],
     sc: Script,
+    running: _Running,
     phase: list[str] | None = None,
     *,
     keep: bool = True,
@@ -659,7 +672,7 @@ def _step(
     elif connection.in_transaction():
         connection.commit()
     context._transaction = connection.begin()
-    _Running.script, _Running.phase = sc, phase or ["upgrade"]
+    running.script, running.phase = sc, phase or ["upgrade"]
     try:
         body()
     except UnsafeTargetError as exc:  # the revision opened an engine of its own
@@ -669,13 +682,13 @@ def _step(
         _rollback(context, connection, quietly=True)  # the run is ending: keep its own error
         raise
     except SystemExit as exc:
-        _Running.script = None
+        running.script = None
         _rollback(context, connection)
         return (f"the revision called sys.exit({exc.code!r})", _line_in(exc, sc))
     except BaseException as exc:  # any failure of user code is a finding...
         if _is_cancellation(exc):  # asyncio.run() unwinding after the alarm or Ctrl-C
             raise
-        _Running.script = None
+        running.script = None
         _rollback(context, connection, quietly=True)
         signals.reraise_if_received()  # ...unless it is Ctrl-C cancelling a statement
         if connection.invalidated:  # ...or the server is gone: nothing left to check on
@@ -687,7 +700,7 @@ def _step(
                 line=_line_in(exc, sc),
             ) from exc
         return (_describe_failure(exc, connection), _line_in(exc, sc))
-    _Running.script = None
+    running.script = None
     context.connection = context.impl.connection = connection
     if not keep:
         _rollback(context, connection)
@@ -757,15 +770,13 @@ def _setting_seconds(connection: Any, setting: str) -> float | None:
 
 def _compare_at_head(context: MigrationContext, result: RunResult) -> None:
     """Alembic's own autogenerate, on the same MigrationContext and the user's options."""
-    from alembic.autogenerate import produce_migrations, render_python_code
+    from alembic.autogenerate import produce_migrations
 
     migration = produce_migrations(context, result.target_metadata)
     upgrade_ops = migration.upgrade_ops
     assert upgrade_ops is not None
     result.drift_ops = upgrade_ops
     result.drift_diffs = list(upgrade_ops.as_diffs())
-    if not upgrade_ops.is_empty():
-        result.drift_rendered = render_python_code(upgrade_ops)
     if context.connection is not None and context.connection.in_transaction():
         context.connection.rollback()
 
@@ -868,28 +879,29 @@ def _is_connection_failure(exc: BaseException) -> bool:
     )
 
 
+@dataclass
 class _Recorder:
-    """Operations invoked by revisions, with the revision-file line that invoked them."""
+    """Where this run's revisions' operations go, with the revision-file line that invoked
+    them: ``current`` is the list of the upgrade being recorded (None between them)."""
 
+    paths: set[str]  # the revision files, resolved
     current: list[Op] | None = None
-    paths: set[str] = set()
 
 
 @contextmanager
-def _recording_ops(result: RunResult, ordered: list[Script]) -> Iterator[None]:
+def _recording_ops(recorder: _Recorder) -> Iterator[None]:
     from alembic.operations.base import AbstractOperations
 
     from migguard import ops
 
-    _Recorder.paths = {os.path.realpath(sc.path) for sc in ordered}
     _realpath.cache_clear()  # files may have moved since a previous run in this process
     original = AbstractOperations.invoke
 
     def invoke(self: Any, operation: Any) -> Any:
-        if _Recorder.current is not None:
+        if recorder.current is not None:
             # a drop is recorded with the dropped columns' types, read before they are gone
-            records = ops.observe(operation, self.migration_context, _caller_line())
-            _Recorder.current.extend(records)
+            line = _caller_line(recorder.paths)
+            recorder.current.extend(ops.observe(operation, self.migration_context, line))
         return original(self, operation)
 
     AbstractOperations.invoke = invoke  # type: ignore[method-assign]
@@ -897,13 +909,13 @@ def _recording_ops(result: RunResult, ordered: list[Script]) -> Iterator[None]:
         yield
     finally:
         AbstractOperations.invoke = original  # type: ignore[method-assign]
-        _Recorder.current = None
+        recorder.current = None
 
 
-def _caller_line() -> int | None:
+def _caller_line(paths: set[str]) -> int | None:
     frame = sys._getframe(2)
     while frame is not None:
-        if _realpath(frame.f_code.co_filename) in _Recorder.paths:
+        if _realpath(frame.f_code.co_filename) in paths:
             return frame.f_lineno
         frame = frame.f_back  # type: ignore[assignment]
     return None
