@@ -7,14 +7,19 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
 from migguard import __version__
 from migguard.config import DEPLOY_ORDERS, FORMATS, PROVIDERS, load_settings
 from migguard.errors import MigguardError, Terminated
+
+if TYPE_CHECKING:
+    from migguard.report.failure import Failure
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -23,9 +28,13 @@ def _fail(message: str) -> None:
     click.echo(f"migguard: error: {message}", err=True)
 
 
-def _run_guarded(verbose: bool, body: Any) -> int:
-    """Every failure becomes one line and exit 2; tracebacks only with -v."""
+def _run_guarded(
+    verbose: bool, body: Any, on_failure: Callable[[Failure], None] | None = None
+) -> int:
+    """Every failure becomes one line and exit 2; tracebacks only with -v. ``on_failure``
+    also gets it, to put it where the report would have gone."""
     from migguard import signals
+    from migguard.report.failure import Failure
 
     signals.install()
     try:
@@ -39,18 +48,27 @@ def _run_guarded(verbose: bool, body: Any) -> int:
             return _interrupted(signals.received())
         if verbose:
             traceback.print_exc()
-        _fail(str(exc))
-        return EXIT_ERROR
+        return _failed(Failure.from_error(exc), on_failure)
+    except SystemExit as exc:  # project code imported outside env.py (--metadata's models)
+        if verbose:
+            traceback.print_exc()
+        code = f"sys.exit({exc.code!r})" if exc.code is not None else "sys.exit()"
+        return _failed(Failure(f"the project exited while migguard loaded it: {code}"), on_failure)
     except Exception as exc:
         if signals.received() is not None:
             return _interrupted(signals.received())
         if verbose:
             traceback.print_exc()
         detail = str(exc).strip().splitlines()
-        _fail(
-            f"internal error: {type(exc).__name__}: {detail[0] if detail else ''} (rerun with -v)"
-        )
-        return EXIT_ERROR
+        message = f"internal error: {type(exc).__name__}: {detail[0] if detail else ''}"
+        return _failed(Failure(f"{message} (rerun with -v)"), on_failure)
+
+
+def _failed(failure: Failure, on_failure: Callable[[Failure], None] | None) -> int:
+    _fail(failure.shown())
+    if on_failure is not None:
+        on_failure(failure)
+    return EXIT_ERROR
 
 
 def _interrupted(signum: int | None) -> int:
@@ -67,6 +85,45 @@ def _interrupted(signum: int | None) -> int:
 @click.version_option(__version__, prog_name="migguard")
 def cli() -> None:
     """Migration-safety checks for SQLAlchemy + Alembic projects."""
+
+
+@dataclass
+class _ReportOutput:
+    """Where one run's report goes: stdout (reserved for it) or ``-o FILE``, in the chosen
+    format, plus the ``--sarif`` copy. A run that cannot check the project still writes
+    there, in the same format, so machines read why instead of a broken or empty report."""
+
+    format: str
+    stdout: TextIO
+    output: Path | None = None
+    sarif_file: Path | None = None
+
+    def write(self, report: Any) -> None:
+        from migguard.report import get_reporter
+
+        if self.sarif_file is not None:
+            self.sarif_file.write_text(get_reporter("sarif")(report, color=False) + "\n", "utf-8")
+        color = self.format == "text" and self.output is None and _color_wanted(self.stdout)
+        self._emit(get_reporter(self.format)(report, color=color))
+
+    def failed(self, failure: Failure) -> None:
+        from migguard.report import render_failure
+
+        try:
+            if self.sarif_file is not None:
+                self.sarif_file.write_text(render_failure("sarif", failure) or "", "utf-8")
+            text = render_failure(self.format, failure)
+            if text is not None:
+                self._emit(text)
+        except OSError as exc:  # the one line on stderr already says why the run failed
+            _fail(f"could not write the report: {exc}")
+
+    def _emit(self, text: str) -> None:
+        if self.output is not None:
+            self.output.write_text(text + "\n", encoding="utf-8")
+        else:
+            self.stdout.write(text + "\n")
+            self.stdout.flush()
 
 
 def _split(value: str | None) -> tuple[str, ...] | None:
@@ -172,10 +229,10 @@ def check(
     verbose: bool,
 ) -> None:
     """Check the Alembic project in PATH (the directory holding alembic.ini)."""
+    from migguard.report.stdout import reserved_for_report
 
     def body() -> int:
         from migguard.engine import check as run_check
-        from migguard.report import get_reporter
 
         settings = load_settings(
             path,
@@ -200,22 +257,18 @@ def check(
                 "output": output,
             },
         )
+        destination.format = settings.format
         from migguard import progress
 
         with progress.on_stderr() as on_revision:
             report = run_check(path, settings, on_revision=on_revision)
-        if sarif_file is not None:
-            sarif_file.write_text(get_reporter("sarif")(report, color=False) + "\n", "utf-8")
-        reporter = get_reporter(settings.format)
-        color = settings.format == "text" and output is None and _color_wanted()
-        text = reporter(report, color=color)
-        if output is not None:
-            output.write_text(text + "\n", encoding="utf-8")
-        else:
-            click.echo(text)
+        destination.write(report)
         return report.exit_code
 
-    sys.exit(_run_guarded(verbose, body))
+    with reserved_for_report() as stdout:
+        destination = _ReportOutput(output_format or "text", stdout, output, sarif_file)
+        code = _run_guarded(verbose, body, destination.failed)
+    sys.exit(code)
 
 
 @cli.command()
@@ -246,6 +299,7 @@ def baseline(
     The way to adopt migguard on a project whose history already has findings (unnamed
     constraints, downgrades never written): they are recorded, not fixed, and every later
     check reports only what is new."""
+    from migguard.report.stdout import reserved_for_report
 
     def body() -> int:
         from migguard.engine import check as run_check
@@ -271,11 +325,14 @@ def baseline(
             else f'pass --baseline {target}, or set baseline = "{target}" in [tool.migguard]'
         )
         click.echo(
-            f"wrote {len(report.findings)} finding(s) to {target}; only new ones fail: {use}"
+            f"wrote {len(report.findings)} finding(s) to {target}; only new ones fail: {use}",
+            file=stdout,
         )
         return EXIT_CLEAN
 
-    sys.exit(_run_guarded(verbose, body))
+    with reserved_for_report() as stdout:
+        code = _run_guarded(verbose, body)
+    sys.exit(code)
 
 
 @cli.command()
@@ -342,12 +399,14 @@ def rule(rule_id: str) -> None:
     click.echo(f"## Use instead\n```python\n{found.use_instead}\n```")
 
 
-def _color_wanted() -> bool:
+def _color_wanted(stream: TextIO) -> bool:
+    from migguard.report.stdout import is_terminal
+
     if os.environ.get("NO_COLOR"):
         return False
     if os.environ.get("FORCE_COLOR"):
         return True
-    return sys.stdout.isatty()
+    return is_terminal(stream)
 
 
 def main() -> None:

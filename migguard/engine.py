@@ -77,7 +77,20 @@ def _check(
     started = time.monotonic()
     settings = settings or Settings(path=Path(path))
     project = load_project(Path(path), settings.config_file, settings.name)
-    bootstrap.validate(settings)
+    try:
+        bootstrap.validate(settings)
+        return _check_project(project, settings, on_revision, started)
+    except MigguardError as exc:  # its relative path is the project's, as findings' are
+        exc.root = exc.root or project.root
+        raise
+
+
+def _check_project(
+    project: Project,
+    settings: Settings,
+    on_revision: Callable[[int, int, str], None] | None,
+    started: float,
+) -> Report:
     project.flask_app = settings.flask_app
     dotenv_values = load_dotenv_for(project.root)
     report = Report(root=project.root)

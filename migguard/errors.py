@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class MigguardError(Exception):
     """A usage, configuration or environment problem: the project could not be checked.
@@ -10,10 +12,25 @@ class MigguardError(Exception):
     fault and, where there is one, the fix.
     """
 
-    def __init__(self, message: str, *, path: str | None = None, line: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        root: Path | None = None,
+    ) -> None:
         super().__init__(message)
         self.path = path
         self.line = line
+        # What a relative ``path`` is relative to: the project's directory, once the project
+        # is known (the engine fills it in); the working directory otherwise.
+        self.root = root
+
+    @property
+    def message(self) -> str:
+        """The message without its location, for outputs that carry the location apart."""
+        return str(super().__str__())
 
     def __str__(self) -> str:
         message = super().__str__()

@@ -168,15 +168,9 @@ def find_config(path: Path, config_file: Path | None = None) -> Path:
         return path.resolve()
     if not path.is_dir():
         raise MigguardError(f"no such directory: {path}")
-    for name in _INI_NAMES:
-        if (path / name).is_file():
-            return (path / name).resolve()
-    toml = path / "pyproject.toml"
-    if toml.is_file() and _has_tool_alembic(toml):
-        return toml.resolve()
-    flask_migrate = path / FLASK_MIGRATE_DIRECTORY / "alembic.ini"
-    if flask_migrate.is_file() and (flask_migrate.parent / "env.py").is_file():
-        return flask_migrate.resolve()
+    found = _config_in(path)
+    if found is not None:
+        return found
     below = _configs_below(path)
     if len(below) == 1:
         return below[0].resolve()
@@ -186,9 +180,43 @@ def find_config(path: Path, config_file: Path | None = None) -> Path:
             f"no alembic.ini in {path}, and several below it ({listed}): pass the directory "
             "of the one to check"
         )
+    above = _config_above(path)
+    if above is not None:
+        return above
     raise MigguardError(
         f"no alembic.ini in {path} (pass the directory that holds it, or -c/--config FILE)"
     )
+
+
+def _config_in(directory: Path) -> Path | None:
+    """The project configuration ``directory`` itself holds, if any."""
+    for name in _INI_NAMES:
+        if (directory / name).is_file():
+            return (directory / name).resolve()
+    toml = directory / "pyproject.toml"
+    if toml.is_file() and _has_tool_alembic(toml):
+        return toml.resolve()
+    flask_migrate = directory / FLASK_MIGRATE_DIRECTORY / "alembic.ini"
+    if flask_migrate.is_file() and (flask_migrate.parent / "env.py").is_file():
+        return flask_migrate.resolve()
+    return None
+
+
+def _config_above(path: Path) -> Path | None:
+    """The nearest configuration in a directory above ``path``: ``migguard check`` from
+    ``app/models/`` or ``migrations/versions/`` finds the project it is in, as ruff and pytest
+    find their configuration. The search ends at the repository's top level (the directory
+    holding ``.git``): a checkout's neighbours are not its project."""
+    resolved = path.resolve()
+    if (resolved / ".git").exists():
+        return None
+    for directory in resolved.parents:
+        found = _config_in(directory)
+        if found is not None:
+            return found
+        if (directory / ".git").exists():
+            return None
+    return None
 
 
 # Where applications keep their Alembic project inside a repository: ``backend/``,
@@ -250,7 +278,10 @@ def load_project(path: Path, config_file: Path | None = None, name: str | None =
         line = getattr(exc, "lineno", None) or next(iter(getattr(exc, "errors", [])), [None])[0]
         detail = str(exc).strip().splitlines()[0].rstrip(".")
         raise MigguardError(
-            f"cannot read the configuration: {detail}", path=project.relpath(config_path), line=line
+            f"cannot read the configuration: {detail}",
+            path=project.relpath(config_path),
+            line=line,
+            root=project.root,
         ) from exc
     if not location and _is_flask_migrate_directory(config_path.parent):
         location = str(config_path.parent)
@@ -259,12 +290,14 @@ def load_project(path: Path, config_file: Path | None = None, name: str | None =
         raise MigguardError(
             f"no script_location in the [{project.ini_section}] section",
             path=project.relpath(config_path),
+            root=project.root,
         )
     scripts = _script_directory_from(config, root)
     if scripts is None:
         raise MigguardError(
             f"script_location {location!r} is not a directory",
             path=project.relpath(config_path),
+            root=project.root,
         )
     with _working_directory(root):  # Alembic keeps relative paths as written
         script_location = Path(scripts.dir).resolve()

@@ -146,7 +146,7 @@ def run(
     running = _Running()
     try:
         ordered = _ordered_revisions(script)  # imports every revision module
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a settings module may exit when a secret is unset
         raise _revision_import_error(exc, project) from exc
     result.revisions = [sc.revision for sc in ordered]
     result.paths = {sc.revision: project.relpath(sc.path) for sc in ordered}
@@ -187,7 +187,7 @@ def run(
                     f"({_describe(abort.__cause__)}): the server stopped"
                 ) from abort.__cause__
             raise abort.__cause__ from None
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # SystemExit: project code loading, not a step
             raise _env_error(exc, project, guard) from exc
     if not captured and not result.checked and not result.reached_head:
         raise MigguardError(
@@ -267,7 +267,7 @@ def load_metadata_offline(project: Project, config: Config, guard: Guard) -> Any
                 script.run_env()
         except MigguardError:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise _env_error(exc, project) from exc
     return captured.get("target_metadata")
 
@@ -782,6 +782,8 @@ def _compare_at_head(context: MigrationContext, result: RunResult) -> None:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):  # its message is the code: sys.exit("SECRET_KEY is unset")
+        return f"sys.exit({exc.code!r})" if exc.code is not None else "sys.exit()"
     orig = getattr(exc, "orig", None)
     if orig is not None:
         text = str(orig).strip().splitlines()
@@ -810,7 +812,12 @@ def _revision_import_error(exc: BaseException, project: Project) -> MigguardErro
         filename = os.path.realpath(frame.f_code.co_filename)
         if filename.startswith(directories):
             path, line = project.relpath(filename), lineno
-    return MigguardError(f"revision failed to import: {_describe(exc)}", path=path, line=line)
+    missing = _unset_settings(exc)
+    if missing:
+        message = f"importing the revision: {_settings_needed(missing)}"
+    else:
+        message = f"revision failed to import: {_describe(exc)}"
+    return MigguardError(message, path=path, line=line)
 
 
 def _env_error(exc: BaseException, project: Project, guard: Guard | None = None) -> MigguardError:
@@ -833,13 +840,9 @@ def _env_error(exc: BaseException, project: Project, guard: Guard | None = None)
     if isinstance(exc, ModuleNotFoundError | ImportError):
         message = f"env.py failed to import: {_describe(exc)}"
     elif missing:
-        names = ", ".join(missing)
-        constants = ", ".join(f'{name} = "..."' for name in missing[:3])
-        message = (
-            f"env.py's settings need {names}, which are not set: export them, put them in "
-            f".env, or give them values for the check in [tool.migguard.env] ({constants}); "
-            "the database variables are migguard's to set"
-        )
+        message = f"env.py's {_settings_needed(missing)}"
+    elif isinstance(exc, SystemExit):
+        message = f"the project exited while migguard loaded env.py: {_describe(exc)}"
     elif guard is not None and _is_connection_failure(exc):
         message = (
             f"env.py could not connect ({_describe(exc)}); it is not using migguard's "
@@ -848,6 +851,16 @@ def _env_error(exc: BaseException, project: Project, guard: Guard | None = None)
     else:
         message = f"env.py raised {_describe(exc)}"
     return MigguardError(message, path=where_path, line=where_line)
+
+
+def _settings_needed(missing: list[str]) -> str:
+    names = ", ".join(missing)
+    constants = ", ".join(f'{name} = "..."' for name in missing[:3])
+    return (
+        f"settings need {names}, which are not set: export them, put them in .env, or give "
+        f"them values for the check in [tool.migguard.env] ({constants}); the database "
+        "variables are migguard's to set"
+    )
 
 
 def _unset_settings(exc: BaseException) -> list[str]:

@@ -5,8 +5,8 @@
 #   action-run.sh install   pip-install migguard from $GITHUB_ACTION_PATH (the action's checkout)
 #   action-run.sh check     run `migguard check --format github` on $INPUT_PATH (with
 #                           `--sarif $INPUT_SARIF` in the same run when asked), write the step outputs
-#                           (findings, sarif-file, exit-code) to $GITHUB_OUTPUT and exit with
-#                           migguard's exit code.
+#                           (findings, sarif-file, exit-code, error) to $GITHUB_OUTPUT and exit
+#                           with migguard's exit code.
 #
 # Inputs arrive as environment variables, set by action.yml from its `with:` inputs:
 #   INPUT_PATH, INPUT_ARGS (shell-quoted extra arguments), INPUT_DATABASE_URL,
@@ -42,10 +42,14 @@ check() {
     if [ -n "${INPUT_ARGS:-}" ]; then
         local split
         split="$(mktemp)"
-        if ! python -c "$SPLIT_ARGS" "$INPUT_ARGS" >"$split"; then
-            rm -f "$split"
+        if ! python -c "$SPLIT_ARGS" "$INPUT_ARGS" >"$split" 2>"$split.err"; then
+            cat "$split.err" >&2
+            set_output exit-code 2
+            set_output error "$(head -n 1 "$split.err")"
+            rm -f "$split" "$split.err"
             return 2
         fi
+        rm -f "$split.err"
         mapfile -d '' -t extra <"$split"
         rm -f "$split"
     fi
@@ -72,9 +76,12 @@ check() {
     migguard check --format github "${options[@]}" "${extra[@]}" "$project" | tee "$report"
     local code="${PIPESTATUS[0]}"
 
-    local findings=""
+    local findings="" error=""
     if [ "$code" -eq 0 ] || [ "$code" -eq 1 ]; then
         findings="$(grep -c -E '^::(error|warning)( |::)' "$report")"
+    else
+        # exit 2: migguard's annotation carries the reason (properties escape ':')
+        error="$(sed -n 's/^::error [^:]*title=migguard could not check the project::\(.*\)$/\1/p' "$report" | head -n 1)"
     fi
     rm -f "$report"
 
@@ -86,6 +93,7 @@ check() {
     set_output findings "$findings"
     set_output sarif-file "$sarif_file"
     set_output exit-code "$code"
+    set_output error "$error"
     return "$code"
 }
 

@@ -21,6 +21,7 @@ from migguard.report.text import _summary as plain_summary
 if TYPE_CHECKING:
     from migguard.engine import Report
     from migguard.findings import Finding
+    from migguard.report.failure import Failure
 
 STEP_SUMMARY_VARIABLE = "GITHUB_STEP_SUMMARY"
 
@@ -74,6 +75,20 @@ def render(report: Report, *, color: bool = False) -> str:
             )
     lines.append(plain_summary(report, False))
     return "\n".join(lines)
+
+
+def render_failure(failure: Failure) -> str:
+    """Exit 2 as an ``::error`` annotation on the file at fault, so the pull request shows why
+    the check could not run where a finding would have been."""
+    properties: dict[str, str] = {}
+    if failure.path is not None:
+        properties["file"] = relative_to_repository(
+            failure.path, find_repository_root(failure.root or failure.path.parent)
+        )
+        if failure.line:
+            properties["line"] = str(failure.line)
+    properties["title"] = "migguard could not check the project"
+    return workflow_command("error", failure.message, properties)
 
 
 def step_summary(report: Report, paths: list[str | None], repository: Path) -> str:

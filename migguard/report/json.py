@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from migguard.engine import Report
+    from migguard.report.failure import Failure
 
 
 def as_dict(report: Report) -> dict[str, object]:
@@ -28,3 +29,9 @@ def as_dict(report: Report) -> dict[str, object]:
 
 def render(report: Report, *, color: bool = False) -> str:
     return json.dumps(as_dict(report), indent=2)
+
+
+def render_failure(failure: Failure) -> str:
+    """Exit 2: the object a consumer checks for before reading findings."""
+    error = {"message": failure.message, "path": failure.project_path(), "line": failure.line}
+    return json.dumps({"version": 1, "error": error}, indent=2)

@@ -53,3 +53,24 @@ def finding_path(report: Report, finding: Finding, repository: Path) -> str | No
     if not finding.path:
         return None
     return relative_to_repository(project_root(report) / finding.path, repository)
+
+
+def shown_path(path: Path, root: Path | None) -> str:
+    """A path as the terminal can open it, as ruff and pytest print theirs: relative to the
+    working directory when it is below it (``backend/models.py`` after ``migguard check
+    backend``) or when the working directory is inside the project (``../env.py`` from
+    ``migrations/versions``); relative to the project otherwise (a project elsewhere on disk,
+    named by its path); absolute when there is no project."""
+    resolved = path.resolve()
+    try:
+        cwd = Path.cwd().resolve()
+    except OSError:
+        cwd = None
+    if cwd is not None:
+        if resolved.is_relative_to(cwd):
+            return resolved.relative_to(cwd).as_posix()
+        if root is not None and cwd.is_relative_to(root.resolve()):
+            return Path(os.path.relpath(resolved, cwd)).as_posix()
+    if root is not None:
+        return relative_to_repository(resolved, root.resolve())
+    return resolved.as_posix()

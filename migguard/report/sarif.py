@@ -24,6 +24,7 @@ from migguard.rules import Rule, load
 if TYPE_CHECKING:
     from migguard.engine import Report
     from migguard.findings import Finding
+    from migguard.report.failure import Failure
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = (
@@ -38,6 +39,33 @@ _LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning"}
 
 def render(report: Report, *, color: bool = False) -> str:
     return json.dumps(as_sarif(report), indent=2)
+
+
+def render_failure(failure: Failure) -> str:
+    return json.dumps(failure_as_sarif(failure), indent=2)
+
+
+def failure_as_sarif(failure: Failure) -> dict[str, Any]:
+    """Exit 2: a run with no results whose invocation did not succeed, and says why in a
+    tool-execution notification (code scanning shows it as a failed analysis, not as a
+    project with no alerts)."""
+    from migguard.engine import Report
+
+    sarif = as_sarif(Report(root=failure.root))
+    run = sarif["runs"][0]
+    notification: dict[str, Any] = {"level": "error", "message": {"text": failure.message}}
+    if failure.path is not None:
+        repository = find_repository_root(failure.root or failure.path.parent)
+        uri = quote(relative_to_repository(failure.path, repository), safe="/")
+        physical: dict[str, Any] = {"artifactLocation": {"uri": uri, "uriBaseId": SOURCE_ROOT}}
+        if failure.line:
+            physical["region"] = {"startLine": failure.line}
+        notification["locations"] = [{"physicalLocation": physical}]
+        run["originalUriBaseIds"] = {SOURCE_ROOT: {"uri": repository.as_uri().rstrip("/") + "/"}}
+    run["invocations"] = [
+        {"executionSuccessful": False, "toolExecutionNotifications": [notification]}
+    ]
+    return sarif
 
 
 def as_sarif(report: Report) -> dict[str, Any]:

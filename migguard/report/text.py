@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migguard.findings import Finding, Severity
+from migguard.report.location import shown_path
 
 if TYPE_CHECKING:
     from migguard.engine import Report
@@ -66,15 +67,10 @@ def _finding_lines(finding: Finding, path: str, root: Path | None, color: bool) 
 
 
 def _shown(root: Path | None, path: str) -> str:
-    """The path as the terminal can open it: relative to the working directory when the project
-    is below it (``backend/models.py:12`` after ``migguard check backend``), as ruff and pytest
-    print theirs; relative to the project otherwise."""
+    """The finding's path as the terminal can open it (see :func:`shown_path`)."""
     if root is None:
         return path
-    try:
-        return (root / path).resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except (ValueError, OSError):
-        return path
+    return shown_path(root / path, root)
 
 
 def _source_line(root: Path | None, path: str, line: int | None) -> str | None:

@@ -32,7 +32,7 @@ INPUTS = {
     "since",
     "deploy-order",
 }
-OUTPUTS = {"findings", "sarif-file", "exit-code"}
+OUTPUTS = {"findings", "sarif-file", "exit-code", "error"}
 UPGRADE_FAILS_FILE = "tests/fixtures/upgrade_fails/migrations/versions/0002_bad_sql.py"
 
 
@@ -130,7 +130,12 @@ def test_failing_upgrade_is_annotated_summarised_and_fails_the_step(tmp_path: Pa
         f"::error file={UPGRADE_FAILS_FILE},line=13,title=migguard upgrade-fails::"
         "revision 0002_bad_sql: upgrade failed"
     )
-    assert run.outputs == {"findings": "1", "sarif-file": str(sarif), "exit-code": "1"}
+    assert run.outputs == {
+        "findings": "1",
+        "sarif-file": str(sarif),
+        "exit-code": "1",
+        "error": "",
+    }
     assert run.summary.startswith("## migguard: `tests/fixtures/upgrade_fails`")
     assert f"| error | `upgrade-fails` | `{UPGRADE_FAILS_FILE}:13` | `0002_bad_sql` |" in (
         run.summary
@@ -146,7 +151,7 @@ def test_quoted_args_reach_the_cli(tmp_path: Path) -> None:
     )
     assert run.code == 0, run.stderr
     assert "::error" not in run.stdout
-    assert run.outputs == {"findings": "0", "sarif-file": "", "exit-code": "0"}
+    assert run.outputs == {"findings": "0", "sarif-file": "", "exit-code": "0", "error": ""}
 
 
 def test_clean_project_on_the_given_database_url_passes(tmp_path: Path, pg_admin_url) -> None:
@@ -154,23 +159,34 @@ def test_clean_project_on_the_given_database_url_passes(tmp_path: Path, pg_admin
     assert run.code == 0, run.stderr
     assert "::error" not in run.stdout and "::warning" not in run.stdout
     assert run.stdout.splitlines()[-1].startswith("✓ no findings: 2 revisions")
-    assert run.outputs == {"findings": "0", "sarif-file": "", "exit-code": "0"}
+    assert run.outputs == {"findings": "0", "sarif-file": "", "exit-code": "0", "error": ""}
     assert "## migguard: `tests/fixtures/clean_db`" in run.summary
     assert " on url " in run.stdout.splitlines()[-1]
 
 
-def test_project_that_cannot_be_checked_exits_2_without_a_count(tmp_path: Path) -> None:
-    sarif = tmp_path / "never.sarif"
-    run = run_action(tmp_path, path="tests/fixtures/does_not_exist", sarif=str(sarif))
+def test_project_that_cannot_be_checked_exits_2_with_the_reason(tmp_path: Path) -> None:
+    sarif = tmp_path / "failed.sarif"
+    run = run_action(tmp_path, path="tests/fixtures/noisy_output", sarif=str(sarif))
     assert run.code == 2
-    assert run.stderr.startswith("migguard: error:")
-    assert run.outputs == {"findings": "", "sarif-file": "", "exit-code": "2"}
-    assert not sarif.exists()
+    reason = "the project exited while migguard loaded env.py: sys.exit('NOISY_SECRET must be set')"
+    assert f"migguard: error: tests/fixtures/noisy_output/migrations/env.py:22: {reason}" in (
+        run.stderr.splitlines()
+    )
+    [annotation] = [line for line in run.stdout.splitlines() if line.startswith("::")]
+    assert annotation.startswith("::error file=tests/fixtures/noisy_output/migrations/env.py,")
+    assert run.outputs == {
+        "findings": "",
+        "sarif-file": str(sarif),
+        "exit-code": "2",
+        "error": reason,
+    }
+    [invocation] = json.loads(sarif.read_text())["runs"][0]["invocations"]
+    assert invocation["executionSuccessful"] is False
 
 
 def test_unbalanced_quote_in_args_is_one_line_and_exit_2(tmp_path: Path) -> None:
     run = run_action(tmp_path, path="tests/fixtures/clean_db", args="--db 'local")
     assert run.code == 2
-    assert run.stderr.strip().splitlines() == [
-        'migguard action: cannot parse args "--db \'local": No closing quotation'
-    ]
+    reason = 'migguard action: cannot parse args "--db \'local": No closing quotation'
+    assert run.stderr.strip().splitlines() == [reason]
+    assert run.outputs == {"exit-code": "2", "error": reason}

@@ -83,7 +83,7 @@ def test_settings_fields_nobody_set_are_named_in_one_line(tmp_path: Path) -> Non
     result = run_cli("check", "--db", "local", ".", cwd=repo)
     assert result.code == 2, result.stdout + result.stderr
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("migguard: error: app/core/config.py:"), line
+    assert line.startswith("migguard: error: backend/app/core/config.py:"), line  # from cwd
     assert "settings need SECRET_KEY, FIRST_SUPERUSER, which are not set" in line
     assert 'in [tool.migguard.env] (SECRET_KEY = "...", FIRST_SUPERUSER = "...")' in line
     assert "POSTGRES_SERVER" not in line  # migguard sets the database variables itself
