@@ -355,16 +355,35 @@ def init(path: Path, force: bool, sarif: bool) -> None:
 
 
 @cli.command()
-def doctor() -> None:
-    """Which throwaway-database providers work on this machine, and why the others do not."""
+@click.option("--postgres-version", default=None, help="Which provider auto picks for it")
+def doctor(postgres_version: str | None) -> None:
+    """Which throwaway-database providers work here, the PostgreSQL each starts, and why the
+    others do not."""
     from migguard import database
+    from migguard.database.versions import offer
 
     usable = 0
     for kind in ("url", "embedded", "local", "docker", "sqlite"):
         reason = database.availability(kind)
         mark = "ok " if reason is None else "-- "
         usable += reason is None and kind in ("embedded", "local", "docker", "url")
-        click.echo(f"{mark}{kind:<9} {reason or 'usable'}")
+        found = offer(kind) if reason is None else None
+        detail = found.describe() if found is not None else reason or "usable"
+        click.echo(f"{mark}{kind:<9} {detail}")
+    try:
+        picked = database.choose(
+            "auto",
+            database_url=os.environ.get("MIGGUARD_DATABASE_URL"),
+            wants_sqlite=False,
+            postgres_version=postgres_version,
+        )
+    except MigguardError as exc:
+        click.echo(f"auto: {exc}")
+        sys.exit(EXIT_ERROR)
+    found = offer(picked)
+    version = found.starts(postgres_version) if found is not None else ""
+    starts = f" (PostgreSQL {version})" if version else ""
+    click.echo(f"auto: {picked}{starts}")
     sys.exit(EXIT_CLEAN if usable else EXIT_ERROR)
 
 

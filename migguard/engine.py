@@ -38,9 +38,15 @@ class Report:
     skipped: int = 0
     skipped_reason: str = ""  # why ``skipped`` revisions were not round-tripped
     seconds: float = 0.0
-    database: str = ""
+    provider: str = ""  # the throwaway database's provider and server version, when one ran
+    server_version: str = ""
     notes: list[str] = field(default_factory=list)
     root: Path | None = None
+
+    @property
+    def database(self) -> str:
+        """``local 15.18``: what the database findings were observed on."""
+        return f"{self.provider} {self.server_version}".strip()
 
     @property
     def errors(self) -> int:
@@ -177,7 +183,7 @@ def _database_findings(
             extensions=extensions.required(project),
         ) as server,
     ):
-        report.database = f"{server.kind} {server.version}".strip()
+        report.provider, report.server_version = server.kind, server.version
         with _ModelsDatabase(server) as models_database:
             plan = RunPlan(
                 since=new,

@@ -58,14 +58,41 @@ def _opener(
     raise MigguardError(f"unknown database provider {kind!r}")
 
 
-def choose(kind: str, *, database_url: str | None, wants_sqlite: bool) -> str:
+def choose(
+    kind: str,
+    *,
+    database_url: str | None,
+    wants_sqlite: bool,
+    postgres_version: str | None = None,
+) -> str:
     """Resolve ``auto`` to the first provider that can work here."""
-    return candidates(kind, database_url=database_url, wants_sqlite=wants_sqlite)[0]
+    return candidates(
+        kind,
+        database_url=database_url,
+        wants_sqlite=wants_sqlite,
+        postgres_version=postgres_version,
+    )[0]
 
 
-def candidates(kind: str, *, database_url: str | None, wants_sqlite: bool) -> list[str]:
+def candidates(
+    kind: str,
+    *,
+    database_url: str | None,
+    wants_sqlite: bool,
+    postgres_version: str | None = None,
+) -> list[str]:
     """The providers to try, in order: the one asked for, or for ``auto`` every one that can
-    work here (a server the user named is never traded for another)."""
+    work here (a server the user named is never traded for another); with
+    ``postgres_version``, only those that can start that major version."""
+    found = _candidates(kind, database_url=database_url, wants_sqlite=wants_sqlite)
+    if postgres_version and found != ["sqlite"]:
+        from migguard.database import versions
+
+        return versions.choose(postgres_version, found)
+    return found
+
+
+def _candidates(kind: str, *, database_url: str | None, wants_sqlite: bool) -> list[str]:
     if kind != "auto":
         return [kind]
     if wants_sqlite:
@@ -98,8 +125,18 @@ def provide(
     revision for what the server lacks."""
     needed = dict(extensions or {})
     lacking: dict[str, list[str]] = {}  # server -> the needed extensions it does not have
-    for candidate in candidates(kind, database_url=database_url, wants_sqlite=wants_sqlite):
+    chosen = candidates(
+        kind,
+        database_url=database_url,
+        wants_sqlite=wants_sqlite,
+        postgres_version=postgres_version,
+    )
+    for candidate in chosen:
         with _opener(candidate, database_url, postgres_version)() as server:
+            if postgres_version and not server.is_sqlite:
+                from migguard.database import versions
+
+                versions.check_server(postgres_version, server.kind, server.version)
             available = _available_extensions(server) if needed else None
             missing = [n for n in needed if n not in available] if available is not None else []
             if missing:

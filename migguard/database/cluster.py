@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import pwd
 import re
@@ -125,7 +126,7 @@ def running_cluster(bindir: Path, kind: str) -> Iterator[Server]:
             os.chown(workdir, run_as.pw_uid, run_as.pw_gid)
         _initdb(cluster, run_as)
         _start(cluster, run_as)
-        yield Server(kind=kind, admin_url=cluster.admin_url(), version=_version(bindir))
+        yield Server(kind=kind, admin_url=cluster.admin_url(), version=server_version(bindir))
     finally:
         with alarm_deferred():
             _stop(cluster)
@@ -338,7 +339,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _version(bindir: Path) -> str:
+@functools.lru_cache(maxsize=16)
+def server_version(bindir: Path) -> str:
+    """``16.4`` from ``postgres --version`` (empty when it cannot be read)."""
     try:
         out = subprocess.run(
             [str(bindir / "postgres"), "--version"], capture_output=True, text=True, timeout=10

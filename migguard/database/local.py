@@ -54,6 +54,15 @@ def _major(name: str) -> int:
 
 
 def find_bindir(version: str | None = None) -> Path:
+    """The binaries to run: of the major ``version`` when one is asked for (the caller has
+    made sure there is one), else the first found."""
+    if version:
+        from migguard.database.versions import offer
+
+        found = offer("local")
+        bindir = found.bindir_for(version) if found is not None else None
+        if bindir is not None:
+            return bindir
     dirs = candidate_bindirs(version)
     if not dirs:
         raise MigguardError(

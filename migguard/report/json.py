@@ -22,9 +22,17 @@ def as_dict(report: Report) -> dict[str, object]:
             "skipped": report.skipped,
             "skipped_reason": report.skipped_reason,
             "seconds": report.seconds,
+            "database": _database(report),
         },
         "notes": list(report.notes),
     }
+
+
+def _database(report: Report) -> dict[str, str] | None:
+    """What the database findings were observed on; null in static mode."""
+    if not report.provider:
+        return None
+    return {"provider": report.provider, "version": report.server_version}
 
 
 def render(report: Report, *, color: bool = False) -> str:

@@ -162,6 +162,11 @@ def _locations(report: Report, finding: Finding, repository: Path) -> list[dict[
 
 def _invocation(report: Report) -> dict[str, Any]:
     invocation: dict[str, Any] = {"executionSuccessful": True}
+    if report.provider:  # what the database findings were observed on
+        invocation["properties"] = {
+            "databaseProvider": report.provider,
+            "serverVersion": report.server_version,
+        }
     if report.notes:
         invocation["toolExecutionNotifications"] = [
             {"level": "note", "message": {"text": note}} for note in report.notes
