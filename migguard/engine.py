@@ -106,7 +106,9 @@ def _check_project(
     if new == set():
         report.notes.append(f"--since {settings.since}: no revision added, none round-tripped")
 
-    metadata = _offline_metadata(project, settings, report) if settings.static else None
+    metadata = (
+        _offline_metadata(project, settings, report, dotenv_values) if settings.static else None
+    )
     findings = _static_findings(project, settings, metadata=metadata)
     graph_broken = any(f.rule == "broken-graph" for f in findings)
     if not settings.static:
@@ -124,7 +126,9 @@ def _check_project(
     return report
 
 
-def _offline_metadata(project: Project, settings: Settings, report: Report) -> Any:
+def _offline_metadata(
+    project: Project, settings: Settings, report: Report, dotenv_values: dict[str, str]
+) -> Any:
     """target_metadata for the static naming rules; a project whose models do not import
     still gets every other static rule, with a note."""
     from migguard import runner, safety
@@ -133,15 +137,60 @@ def _offline_metadata(project: Project, settings: Settings, report: Report) -> A
         return metadata_override(settings)
     config = project.alembic_config()
     guard = safety.Guard(env_py=project.env_py)
+    values = _static_environment(project, settings, dotenv_values)
     try:
         project.script_directory()
-        with runner.project_cwd(project, config):
+        with safety.environment(values), runner.project_cwd(project, config):
             return runner.load_metadata_offline(project, config, guard)
     except safety.OfflineConnectionError:  # an offline branch that connects: say so, exit 2
         raise
     except MigguardError as exc:
-        report.notes.append(f"model metadata not loaded, naming checks on models skipped: {exc}")
+        report.notes.append(
+            f"model metadata not loaded, naming checks on models skipped: {exc}"
+            + _missing_packages_advice(exc)
+        )
         return None
+
+
+# --static starts no server; env.py's settings still need their database variables, so they
+# name one that does not exist (the guard refuses every connection in offline mode anyway).
+_STATIC_URL = "postgresql://migguard:migguard@127.0.0.1:5432/migguard_static"
+
+
+def _static_environment(
+    project: Project, settings: Settings, dotenv_values: dict[str, str]
+) -> dict[str, str]:
+    """The variables a database run would give env.py, [tool.migguard.env] included: a
+    settings class that requires them loads the same way in the pre-commit hook."""
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    from migguard import safety
+
+    driver = project_driver(project, dotenv_values)
+    target = make_url("sqlite://" if driver == "sqlite" else _STATIC_URL).set(drivername=driver)
+    return safety.redirect_values(
+        target,
+        default_driver=driver,
+        mapping=settings.env,
+        existing={**dotenv_values, **os.environ},
+    )
+
+
+def _missing_packages_advice(exc: MigguardError) -> str:
+    """The pre-commit hook runs in an environment of its own, with migguard and nothing of the
+    project: an import that fails there is fixed in .pre-commit-config.yaml."""
+    import os
+
+    if not isinstance(exc.__cause__, ImportError):
+        return ""
+    if os.environ.get("PRE_COMMIT") == "1":
+        return (
+            "; the pre-commit hook's environment lacks the project's packages: list them under "
+            "additional_dependencies in .pre-commit-config.yaml"
+        )
+    return "; install the project's packages where migguard runs"
 
 
 def _static_findings(project: Project, settings: Settings, metadata: Any) -> list[Finding]:

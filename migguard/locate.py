@@ -7,6 +7,7 @@ the models raise on import and cost nothing when there is no drift.
 
 from __future__ import annotations
 
+import ast
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -70,6 +71,77 @@ def _snake_case(name: str) -> str:
     """Flask-SQLAlchemy's ``camel_to_snake_case``: ``UserProfile`` -> ``user_profile``."""
     name = re.sub(r"((?<=[a-z0-9])[A-Z]|(?!^)[A-Z](?=[a-z]))", r"_\1", name)
     return name.lower().lstrip("_")
+
+
+def find_column(
+    root: Path, table: str, column: str, skip: tuple[Path, ...] = ()
+) -> tuple[Path, int] | None:
+    """The line of the model attribute (or ``Column("name", ...)`` of a ``Table``) that
+    declares ``column`` of ``table``: drift about one column is fixed there, not at
+    ``__tablename__``. None when the table or the column cannot be found (a column from a
+    mixin, a file that does not parse)."""
+    found = find_table(root, table, skip)
+    if found is None:
+        return None
+    path, table_line = found
+    try:
+        tree = ast.parse(_read(path))
+    except (SyntaxError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and _spans(node, table_line):
+            line = _attribute_line(node.body, column)
+        elif isinstance(node, ast.Call) and _spans(node, table_line) and _is_table_call(node):
+            line = _column_call_line(node.args, column)
+        else:
+            continue
+        if line is not None:
+            return path, line
+    return None
+
+
+def _spans(node: ast.stmt | ast.expr, line: int) -> bool:
+    end = getattr(node, "end_lineno", None) or node.lineno
+    return node.lineno <= line <= end
+
+
+def _is_table_call(call: ast.Call) -> bool:
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    return name == "Table"
+
+
+def _attribute_line(body: list[ast.stmt], column: str) -> int | None:
+    """``column = Column(...)``, ``column: Mapped[...] = mapped_column(...)``, or an attribute
+    of another name whose ``mapped_column("column", ...)`` names the database column."""
+    for statement in body:
+        target: ast.expr | None = None
+        value: ast.expr | None = None
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+            target, value = statement.targets[0], statement.value
+        elif isinstance(statement, ast.AnnAssign):
+            target, value = statement.target, statement.value
+        if not isinstance(target, ast.Name):
+            continue
+        named = _first_string_argument(value)
+        if named == column or (named is None and target.id == column):
+            return statement.lineno
+    return None
+
+
+def _column_call_line(arguments: list[ast.expr], column: str) -> int | None:
+    for argument in arguments:
+        if _first_string_argument(argument) == column:
+            return argument.lineno
+    return None
+
+
+def _first_string_argument(value: ast.expr | None) -> str | None:
+    if isinstance(value, ast.Call) and value.args:
+        first = value.args[0]
+        if isinstance(first, ast.Constant) and isinstance(first.value, str):
+            return first.value
+    return None
 
 
 def find_quoted_name(root: Path, name: str, skip: tuple[Path, ...] = ()) -> tuple[Path, int] | None:

@@ -107,8 +107,18 @@ def merge_base(project: Project, ref: str) -> tuple[Path, str]:
     top = Path(toplevel.stdout.strip()).resolve()
     commit = _git(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", ref=ref)
     if commit.returncode:
-        raise MigguardError(f"--since {ref}: neither a revision id of this project nor a git ref")
+        raise MigguardError(
+            f"--since {ref}: neither a revision id of this project nor a git ref"
+            + _shallow_advice(top, ref)
+        )
     found = _git(top, "merge-base", "HEAD", ref, ref=ref)
+    if found.returncode != 0 and _is_shallow(top, ref):
+        # the branch point was cut off: diffing against the tip of ref instead would call
+        # every revision that ref gained meanwhile "added" (or miss the branch's own)
+        raise MigguardError(
+            f"--since {ref}: HEAD and {ref} have no common commit in this shallow clone"
+            + _shallow_advice(top, ref)
+        )
     base = found.stdout.strip() if found.returncode == 0 else commit.stdout.strip()
     return top, base
 
@@ -137,6 +147,22 @@ def _added_in_git(project: Project, ref: str) -> set[str]:
         for file in project.revision_files()
         if file.revision is not None and file.path.resolve() in added
     }
+
+
+def _is_shallow(top: Path, ref: str) -> bool:
+    answer = _git(top, "rev-parse", "--is-shallow-repository", ref=ref)
+    return answer.returncode == 0 and answer.stdout.strip() == "true"
+
+
+def _shallow_advice(top: Path, ref: str) -> str:
+    """CI checkouts are shallow by default (actions/checkout fetches one commit): say how to
+    get the history ``--since`` compares against."""
+    if not _is_shallow(top, ref):
+        return ""
+    return (
+        "; this clone is shallow: fetch the history (actions/checkout with fetch-depth: 0, "
+        f"or git fetch --unshallow origin) so that {ref} and the branch point are there"
+    )
 
 
 def _pathspecs(project: Project, top: Path) -> list[str]:

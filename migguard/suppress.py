@@ -151,7 +151,7 @@ def apply_suppressions(
                         message=rules.unknown_id_message(rule_id, "a migguard suppression comment"),
                         path=relpath,
                         line=suppression.line,
-                        hint="`migguard rule` lists the rule ids; fix the spelling or drop it",
+                        hint="`migguard rules` lists the rule ids; fix the spelling or drop it",
                     )
                 )
     return kept, problems

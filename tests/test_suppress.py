@@ -130,6 +130,8 @@ def test_scanned_files_are_checked_for_unknown_ids_without_findings(tmp_path: Pa
     write(tmp_path, "models.py", "x = 1  # migguard: ignore[index-nmae]\n")
     _, [problem] = apply_suppressions([], tmp_path, scan=["models.py"])
     assert (problem.path, problem.line) == ("models.py", 1)
+    assert "did you mean 'index-name'?" in problem.message
+    assert problem.hint == "`migguard rules` lists the rule ids; fix the spelling or drop it"
 
 
 def test_findings_without_a_path_or_a_readable_file_are_kept(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from migguard.findings import Finding, Severity
-from migguard.locate import find_quoted_name, find_table
+from migguard.locate import find_column, find_quoted_name, find_table
 from migguard.rules import Needs, Phase, Rule, Scope, produces, register
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ def check_drift(result: RunResult, project: Project) -> list[Finding]:
                 if line.strip() and not line.lstrip().startswith("#")
             )
         )
-        path, line = _model_location(project, table, result, head)
+        path, line = _model_location(project, table, result, head, _added_column(op))
         subject = f"table {table}" if table else "schema"
         message = (
             f"models and migrations differ on {subject}; autogenerate would add to a new "
@@ -229,12 +229,29 @@ def _rename_hint(difference: Difference) -> str | None:
     return f'op.execute("{sql}") in a new revision, or name it {old!r} in the model'
 
 
+def _added_column(op: Any) -> str | None:
+    """The column a table's drift adds (autogenerate's ``add_column``): the model attribute
+    declaring it is where the fix goes."""
+    from alembic.operations import ops
+
+    for inner in getattr(op, "ops", ()):
+        if isinstance(inner, ops.AddColumnOp):
+            return str(inner.column.name)
+    return None
+
+
 def _model_location(
-    project: Project, table: str | None, result: RunResult, head: str | None
+    project: Project,
+    table: str | None,
+    result: RunResult,
+    head: str | None,
+    column: str | None = None,
 ) -> tuple[str | None, int | None]:
     if table:
         skip = (project.script_location, *project.version_dirs)
-        found = find_table(project.root, table.split(".")[-1], skip)
+        name = table.split(".")[-1]
+        found = find_column(project.root, name, column, skip) if column else None
+        found = found or find_table(project.root, name, skip)
         if found:
             return project.relpath(found[0]), found[1]
     if head and head in result.paths:

@@ -25,7 +25,7 @@ def test_model_column_without_migration_is_drift() -> None:
     assert result.code == 1, result.stderr
     (finding,) = result.findings("drift")
     assert finding["path"] == "models.py"
-    assert finding["line"] == 12  # __tablename__ = "authors"
+    assert finding["line"] == 17  # bio: Mapped[str | None] = mapped_column(sa.Text())
     assert finding["revision"] == "0002_author_email"
     assert "op.add_column('authors', sa.Column('bio'" in finding["message"]
 
@@ -136,7 +136,7 @@ def test_renamed_model_column_shows_up_in_drift_as_a_probable_rename() -> None:
     result = _check("drift_rename")
     assert result.code == 1, result.stderr
     (finding,) = result.findings("drift")
-    assert finding["path"] == "models.py" and finding["line"] == 12
+    assert finding["path"] == "models.py" and finding["line"] == 15  # full_name: ...
     assert "op.drop_column('authors', 'name')" in finding["message"]
     assert "looks like a rename" in finding["message"]
     assert "new_column_name" in finding["hint"]

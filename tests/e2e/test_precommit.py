@@ -50,13 +50,15 @@ def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HookRepo]:
     yield HookRepo(source=source, home=root / "home")
 
 
-def try_repo(hook_repo: HookRepo, project: Path, hook: str) -> subprocess.CompletedProcess[str]:
+def try_repo(
+    hook_repo: HookRepo, project: Path, hook: str, *options: str
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MIGGUARD_", "PG", "GIT_"))}
     env.update(
         {"PRE_COMMIT_HOME": str(hook_repo.home), "NO_COLOR": "1", "PRE_COMMIT_COLOR": "never"}
     )
     return subprocess.run(
-        ["pre-commit", "try-repo", str(hook_repo.source), hook, "--all-files"],
+        ["pre-commit", "try-repo", str(hook_repo.source), hook, "--all-files", *options],
         capture_output=True,
         text=True,
         cwd=project,
@@ -104,3 +106,25 @@ def test_static_hook_passes_a_clean_project(hook_repo: HookRepo, tmp_path: Path)
     result = try_repo(hook_repo, project, "migguard")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Passed" in result.stdout
+
+
+def test_static_hook_applies_the_env_table_and_names_additional_dependencies(
+    hook_repo: HookRepo, tmp_path: Path
+) -> None:
+    """The hook's environment has migguard and nothing of the project: settings get their
+    values from [tool.migguard.env], and a missing package is a note saying where it goes."""
+    project = _project(tmp_path, "settings_required")
+    (project / "pyproject.toml").write_text(
+        '[tool.migguard.env]\nSECRET_KEY = "check"\nFIRST_SUPERUSER = "admin@example.com"\n'
+    )
+    models = project / "app" / "models.py"
+    models.write_text("import acme_billing  # noqa: F401\n" + models.read_text())
+    subprocess.run([*_GIT, "-C", str(project), "add", "-A"], check=True)
+    result = try_repo(hook_repo, project, "migguard", "--verbose")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No module named 'acme_billing'" in result.stdout
+    assert (
+        "the pre-commit hook's environment lacks the project's packages: list them under "
+        "additional_dependencies in .pre-commit-config.yaml"
+    ) in result.stdout
+    assert "settings need" not in result.stdout  # [tool.migguard.env] reached env.py

@@ -169,6 +169,7 @@ def test_suppressed_findings_are_dropped_and_unknown_rule_ids_are_reported() -> 
     )
     assert finding["severity"] == "warning"
     assert "'no-such-rule'" in finding["message"]
+    assert finding["hint"] == "`migguard rules` lists the rule ids; fix the spelling or drop it"
 
 
 # --- baseline -------------------------------------------------------------------------------
