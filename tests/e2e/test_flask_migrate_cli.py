@@ -91,3 +91,38 @@ def test_no_flask_app_to_load_is_a_one_line_error(tmp_path: Path) -> None:
     (line,) = result.stderr.strip().splitlines()
     assert "no Flask app was found" in line
     assert "nowhere" in line
+
+
+def test_settings_the_app_needs_are_named_and_its_output_stays_off_stdout(
+    tmp_path: Path,
+) -> None:
+    project = _copy(tmp_path)
+    (project / "config.py").write_text(
+        '"""Settings from the environment; the mail server has no default."""\n'
+        "\n"
+        "from pydantic_settings import BaseSettings\n"
+        "\n"
+        'print(" * Loaded module config")\n'
+        "\n"
+        "\n"
+        "class Config(BaseSettings):\n"
+        "    SECRET_KEY: str\n"
+        "    MAIL_SERVER: str\n"
+        "    SQLALCHEMY_DATABASE_URI: str\n"
+        "\n"
+        "\n"
+        "Config = Config().model_dump()  # type: ignore[misc]\n"
+    )
+    (project / "app" / "__init__.py").write_text(
+        (project / "app" / "__init__.py")
+        .read_text()
+        .replace("app.config.from_object(config_class)", "app.config.from_mapping(config_class)")
+    )
+    result = run_cli("check", "--format", "json", "--db", "local", str(project))
+    assert result.code == 2, result.stdout + result.stderr
+    error = result.json["error"]  # the app's print went to stderr
+    assert error["path"] == "config.py" and error["line"] == 14
+    assert error["message"].startswith(
+        "env.py's settings need SECRET_KEY, MAIL_SERVER, which are not set"
+    ), error
+    assert " * Loaded module config" in result.stderr

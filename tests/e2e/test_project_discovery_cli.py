@@ -50,6 +50,40 @@ def test_text_paths_are_relative_to_the_working_directory(tmp_path: Path) -> Non
     assert inside.stdout.startswith("migrations/versions/0002_add_email.py:22:"), inside.stdout
 
 
+def test_from_a_subdirectory_the_project_above_is_found(tmp_path: Path) -> None:
+    """As ruff and pytest find their configuration: from migrations/versions/, alembic.ini is
+    the nearest one above; paths stay openable from where the user stands."""
+    repo = _repository(tmp_path, "backend")
+    versions = repo / "backend" / "migrations" / "versions"
+    result = run_cli("check", "--static", "--format", "json", cwd=versions)
+    assert result.code == 0, result.stderr
+    (finding,) = result.findings("missing-downgrade")
+    assert finding["path"] == "migrations/versions/0002_add_email.py"
+    text = run_cli("check", "--static", cwd=versions)
+    assert text.stdout.startswith("0002_add_email.py:22: warning [missing-downgrade]"), text.stdout
+    beside = repo / "backend" / "docs"
+    beside.mkdir()
+    text = run_cli("check", "--static", cwd=beside)
+    assert text.stdout.startswith(
+        "../migrations/versions/0002_add_email.py:22: warning [missing-downgrade]"
+    ), text.stdout
+
+
+def test_the_search_upward_stops_at_the_repository_top(tmp_path: Path) -> None:
+    outer = tmp_path / "outer"
+    shutil.copytree(FIXTURES / "missing_downgrade", outer)  # a project around the checkout
+    repo = outer / "checkout"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "src").mkdir()
+    result = run_cli("check", "--static", cwd=repo / "src")
+    assert result.code == 2, result.stdout
+    (line,) = result.stderr.strip().splitlines()
+    assert line == (
+        "migguard: error: no alembic.ini in . (pass the directory that holds it, or "
+        "-c/--config FILE)"
+    )
+
+
 def test_several_projects_below_the_root_are_a_one_line_error(tmp_path: Path) -> None:
     repo = _repository(tmp_path, "backend", "worker")
     result = run_cli("check", "--static", ".", cwd=repo)
