@@ -8,15 +8,14 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from migguard import __version__
 from migguard.config import DEPLOY_ORDERS, FORMATS, PROVIDERS, load_settings
-from migguard.errors import MigguardError, Terminated
+from migguard.errors import MigguardError, Terminated, describe_exit
 
 if TYPE_CHECKING:
     from migguard.report.failure import Failure
@@ -52,8 +51,8 @@ def _run_guarded(
     except SystemExit as exc:  # project code imported outside env.py (--metadata's models)
         if verbose:
             traceback.print_exc()
-        code = f"sys.exit({exc.code!r})" if exc.code is not None else "sys.exit()"
-        return _failed(Failure(f"the project exited while migguard loaded it: {code}"), on_failure)
+        message = f"the project exited while migguard loaded it: {describe_exit(exc)}"
+        return _failed(Failure(message), on_failure)
     except Exception as exc:
         if signals.received() is not None:
             return _interrupted(signals.received())
@@ -85,45 +84,6 @@ def _interrupted(signum: int | None) -> int:
 @click.version_option(__version__, prog_name="migguard")
 def cli() -> None:
     """Migration-safety checks for SQLAlchemy + Alembic projects."""
-
-
-@dataclass
-class _ReportOutput:
-    """Where one run's report goes: stdout (reserved for it) or ``-o FILE``, in the chosen
-    format, plus the ``--sarif`` copy. A run that cannot check the project still writes
-    there, in the same format, so machines read why instead of a broken or empty report."""
-
-    format: str
-    stdout: TextIO
-    output: Path | None = None
-    sarif_file: Path | None = None
-
-    def write(self, report: Any) -> None:
-        from migguard.report import get_reporter
-
-        if self.sarif_file is not None:
-            self.sarif_file.write_text(get_reporter("sarif")(report, color=False) + "\n", "utf-8")
-        color = self.format == "text" and self.output is None and _color_wanted(self.stdout)
-        self._emit(get_reporter(self.format)(report, color=color))
-
-    def failed(self, failure: Failure) -> None:
-        from migguard.report import render_failure
-
-        try:
-            if self.sarif_file is not None:
-                self.sarif_file.write_text(render_failure("sarif", failure) or "", "utf-8")
-            text = render_failure(self.format, failure)
-            if text is not None:
-                self._emit(text)
-        except OSError as exc:  # the one line on stderr already says why the run failed
-            _fail(f"could not write the report: {exc}")
-
-    def _emit(self, text: str) -> None:
-        if self.output is not None:
-            self.output.write_text(text + "\n", encoding="utf-8")
-        else:
-            self.stdout.write(text + "\n")
-            self.stdout.flush()
 
 
 def _split(value: str | None) -> tuple[str, ...] | None:
@@ -229,6 +189,7 @@ def check(
     verbose: bool,
 ) -> None:
     """Check the Alembic project in PATH (the directory holding alembic.ini)."""
+    from migguard.report.output import ReportOutput
     from migguard.report.stdout import reserved_for_report
 
     def body() -> int:
@@ -266,7 +227,7 @@ def check(
         return report.exit_code
 
     with reserved_for_report() as stdout:
-        destination = _ReportOutput(output_format or "text", stdout, output, sarif_file)
+        destination = ReportOutput(output_format or "text", stdout, output, sarif_file)
         code = _run_guarded(verbose, body, destination.failed)
     sys.exit(code)
 
@@ -416,16 +377,6 @@ def rule(rule_id: str) -> None:
     click.echo(f"## What it does\n{found.what}\n\n## Why is this bad?\n{found.why}\n")
     click.echo(f"## Example\n```python\n{found.example}\n```\n")
     click.echo(f"## Use instead\n```python\n{found.use_instead}\n```")
-
-
-def _color_wanted(stream: TextIO) -> bool:
-    from migguard.report.stdout import is_terminal
-
-    if os.environ.get("NO_COLOR"):
-        return False
-    if os.environ.get("FORCE_COLOR"):
-        return True
-    return is_terminal(stream)
 
 
 def main() -> None:

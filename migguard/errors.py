@@ -40,6 +40,12 @@ class MigguardError(Exception):
         return message
 
 
+def describe_exit(exc: SystemExit) -> str:
+    """``sys.exit('SECRET_KEY is not set')``: project code that exits while migguard loads it
+    says why in its exit code, so the message quotes it."""
+    return f"sys.exit({exc.code!r})" if exc.code is not None else "sys.exit()"
+
+
 class Terminated(BaseException):
     """SIGTERM, turned into an exception so that every cleanup block still runs.
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migguard import signals
-from migguard.errors import MigguardError, Terminated
+from migguard.errors import MigguardError, Terminated, describe_exit
 from migguard.safety import Guard, UnsafeTargetError
 
 if TYPE_CHECKING:
@@ -782,8 +782,8 @@ def _compare_at_head(context: MigrationContext, result: RunResult) -> None:
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, SystemExit):  # its message is the code: sys.exit("SECRET_KEY is unset")
-        return f"sys.exit({exc.code!r})" if exc.code is not None else "sys.exit()"
+    if isinstance(exc, SystemExit):
+        return describe_exit(exc)
     orig = getattr(exc, "orig", None)
     if orig is not None:
         text = str(orig).strip().splitlines()
