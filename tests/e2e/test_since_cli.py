@@ -179,7 +179,9 @@ def test_since_revision_id_round_trips_its_descendants(pull_request: Path) -> No
 def test_since_unknown_ref_is_one_line_and_exit_2(pull_request: Path) -> None:
     result = _check(pull_request, "--since", "no-such-branch")
     assert result.code == 2
-    assert result.stdout == ""
+    assert result.json["error"]["message"] == (
+        "--since no-such-branch: neither a revision id of this project nor a git ref"
+    )
     (line,) = result.stderr.strip().splitlines()
     assert "no-such-branch" in line
     assert "neither a revision id of this project nor a git ref" in line
