@@ -201,7 +201,7 @@ def test_models_env_py_does_not_import_are_one_finding_at_env_py() -> None:
     result = _check("drift_unimported_models")
     assert result.code == 1, result.stderr
     located = sorted((f["path"], f["line"]) for f in result.findings("drift"))
-    assert located == [("app/models/user.py", 8), ("migrations/env.py", 11)]
+    assert located == [("app/models/user.py", 12), ("migrations/env.py", 11)]  # full_name: ...
     [env] = [f for f in result.findings("drift") if f["path"] == "migrations/env.py"]
     assert env["message"].startswith(
         "target_metadata lacks 3 table(s) the migrations create and the project has models "
