@@ -229,13 +229,13 @@ def test_since_in_a_shallow_clone_says_to_fetch_the_history(tmp_path: Path) -> N
     origin = tmp_path / "origin"
     origin.mkdir()
     versions = _project_on_main(origin, 2)
-    _git(origin, "checkout", "-q", "-b", "feature")
+    git(origin, "checkout", "-q", "-b", "feature")
     for number in (3, 4):
         _write_revision(versions, number, *_add_column(number))
-        _git(origin, "add", ".")
-        _git(origin, "commit", "-q", "-m", f"revision {number}")
+        git(origin, "add", ".")
+        git(origin, "commit", "-q", "-m", f"revision {number}")
     clone = tmp_path / "clone"
-    _git(tmp_path, "clone", "-q", "--depth", "1", "--branch", "feature", origin.as_uri(), "clone")
+    git(tmp_path, "clone", "-q", "--depth", "1", "--branch", "feature", origin.as_uri(), "clone")
 
     missing_ref = run_cli("check", "--static", "--since", "origin/main", str(clone))
     assert missing_ref.code == 2, missing_ref.stdout + missing_ref.stderr
@@ -243,7 +243,7 @@ def test_since_in_a_shallow_clone_says_to_fetch_the_history(tmp_path: Path) -> N
     assert "--since origin/main: neither a revision id of this project nor a git ref" in line
     assert "this clone is shallow" in line and "fetch-depth: 0" in line
 
-    _git(clone, "fetch", "-q", "--depth", "1", "origin", "main:refs/remotes/origin/main")
+    git(clone, "fetch", "-q", "--depth", "1", "origin", "main:refs/remotes/origin/main")
     no_branch_point = run_cli("check", "--static", "--since", "origin/main", str(clone))
     assert no_branch_point.code == 2, no_branch_point.stdout + no_branch_point.stderr
     (line,) = no_branch_point.stderr.strip().splitlines()
