@@ -14,12 +14,14 @@ that hard-codes its URI is stopped by the safety guard like any other env.py.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from migguard.errors import MigguardError
+from migguard.startup_side_effects import disarmed
 
 _FLASKENV = ".flaskenv"
 
@@ -49,6 +51,15 @@ def import_path(root: Path, configured: str | None) -> str | None:
     return None
 
 
+def _no_dotenv_defaults(script_info: type) -> dict[str, bool]:
+    """Flask 3.1's ScriptInfo would load ``.env``/``.flaskenv`` itself; migguard has put the
+    throwaway database in the environment already and reads ``.env`` its own way. Flask before
+    3.1 has no such argument and loads nothing there."""
+    if "load_dotenv_defaults" in inspect.signature(script_info).parameters:
+        return {"load_dotenv_defaults": False}
+    return {}
+
+
 @contextmanager
 def app_context(env_py: Path, root: Path, configured: str | None) -> Iterator[None]:
     """The project's Flask app context while env.py runs, if env.py needs one."""
@@ -63,9 +74,10 @@ def app_context(env_py: Path, root: Path, configured: str | None) -> Iterator[No
             "install migguard in the project's environment"
         ) from None
     path = import_path(root, configured)
-    info = ScriptInfo(app_import_path=path, set_debug_flag=False, load_dotenv_defaults=False)
+    info = ScriptInfo(app_import_path=path, set_debug_flag=False, **_no_dotenv_defaults(ScriptInfo))
     try:
-        app = info.load_app()
+        with disarmed():
+            app = info.load_app()
     except NoAppException as exc:
         text = str(exc).strip()
         lines = [line.strip() for line in text.splitlines() if line.strip()]

@@ -90,17 +90,16 @@ class Project:
 
     def alembic_config(self) -> Config:
         """A fresh Alembic Config each call: the runner mutates attributes and main options."""
-        from alembic.config import Config
+        from migguard.alembic_compat import new_config
 
         if self.config_path.name == "pyproject.toml":
-            config = Config(toml_file=str(self.config_path))
+            config = new_config(None, toml_file=self.config_path)
         else:
-            config = Config(str(self.config_path), ini_section=self.ini_section)
             toml = self.config_path.parent / "pyproject.toml"
             if toml.is_file() and _has_tool_alembic(toml):
-                config = Config(
-                    str(self.config_path), ini_section=self.ini_section, toml_file=str(toml)
-                )
+                config = new_config(self.config_path, toml_file=toml, ini_section=self.ini_section)
+            else:
+                config = new_config(self.config_path, ini_section=self.ini_section)
         if self._located:
             # Alembic resolves a relative script_location (the FastAPI template's
             # "app/alembic") against the working directory; migguard runs from anywhere
@@ -254,6 +253,8 @@ def _configs_below(path: Path) -> list[Path]:
 def load_project(path: Path, config_file: Path | None = None, name: str | None = None) -> Project:
     """Locate alembic.ini and the directories it names, as ``alembic`` run from the project
     directory would (``-n NAME``: that section of alembic.ini), without importing revisions."""
+    from migguard import alembic_compat
+
     config_path = find_config(path, config_file)
     root = (path if path.is_dir() else config_path.parent).resolve()
     if config_file is None and not config_path.is_relative_to(root / FLASK_MIGRATE_DIRECTORY):
@@ -286,6 +287,10 @@ def load_project(path: Path, config_file: Path | None = None, name: str | None =
     if not location and _is_flask_migrate_directory(config_path.parent):
         location = str(config_path.parent)
         config.set_main_option("script_location", location.replace("%", "%%"))
+    if not location and not alembic_compat.TOML_CONFIG:
+        toml = config_path.parent / "pyproject.toml"
+        if toml.is_file() and _has_tool_alembic(toml):
+            raise alembic_compat.toml_config_unsupported(toml)
     if not location:
         raise MigguardError(
             f"no script_location in the [{project.ini_section}] section",

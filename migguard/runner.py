@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from migguard import signals
 from migguard.errors import MigguardError, Terminated, describe_exit
 from migguard.safety import Guard, UnsafeTargetError
+from migguard.sqlalchemy_compat import commit, rollback
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -580,7 +581,7 @@ class _Stairway:
         if not connection.invalidated:
             connection.invalidate()
         connection.execute(text("SELECT 1"))
-        connection.rollback()
+        rollback(connection)
         self.context.impl.memo.clear()
 
 
@@ -670,7 +671,7 @@ def _step(
         context._transaction.commit()
         context._transaction = None
     elif connection.in_transaction():
-        connection.commit()
+        commit(connection)
     context._transaction = connection.begin()
     running.script, running.phase = sc, phase or ["upgrade"]
     try:
@@ -708,7 +709,7 @@ def _step(
     if context._transaction is not None and context._transaction.is_active:
         context._transaction.commit()
     elif connection.in_transaction():
-        connection.commit()
+        commit(connection)
     context._transaction = None
     return None
 
@@ -729,7 +730,7 @@ def _rollback(context: MigrationContext, connection: Any, *, quietly: bool = Fal
     context.connection = context.impl.connection = connection
     try:
         if connection.in_transaction():
-            connection.rollback()
+            rollback(connection)
     except Exception:
         if not quietly:
             raise
@@ -762,7 +763,7 @@ def _setting_seconds(connection: Any, setting: str) -> float | None:
         value = connection.execute(
             text("SELECT setting FROM pg_settings WHERE name = :name"), {"name": setting}
         ).scalar()
-        connection.rollback()
+        rollback(connection)
         return int(value) / 1000
     except Exception:
         return None
@@ -778,7 +779,7 @@ def _compare_at_head(context: MigrationContext, result: RunResult) -> None:
     result.drift_ops = upgrade_ops
     result.drift_diffs = list(upgrade_ops.as_diffs())
     if context.connection is not None and context.connection.in_transaction():
-        context.connection.rollback()
+        rollback(context.connection)
 
 
 def _describe(exc: BaseException) -> str:
@@ -957,11 +958,13 @@ def quiet_env_logging() -> Iterator[None]:
 @contextmanager
 def project_cwd(project: Project, config: Config) -> Iterator[None]:
     """Run as ``alembic`` would from the project directory: cwd, prepend_sys_path, root."""
+    from migguard.alembic_compat import prepend_sys_paths
+
     saved_cwd, saved_path = os.getcwd(), list(sys.path)
     saved_modules = set(sys.modules)
     os.chdir(project.root)
     extra = [str(project.root)]
-    for entry in config.get_prepend_sys_paths_list() or []:  # relative: to where alembic runs
+    for entry in prepend_sys_paths(config):  # relative: to where alembic runs
         extra.insert(0, str((project.root / entry).resolve()))
     sys.path[:0] = [p for p in extra if p not in sys.path[:1]]
     try:

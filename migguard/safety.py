@@ -24,6 +24,7 @@ from sqlalchemy.engine import URL, make_url
 
 from migguard.database.base import redact
 from migguard.errors import MigguardError
+from migguard.sqlalchemy_compat import rollback
 
 URL_VARIABLES = (
     "DATABASE_URL",
@@ -228,7 +229,7 @@ class Guard:
         was_in_transaction = connection.in_transaction()
         name = connection.exec_driver_sql("SELECT current_database()").scalar()
         if not was_in_transaction:
-            connection.rollback()
+            rollback(connection)
         if name not in self.allowed_databases:
             self._refuse(connection.engine.url)
 

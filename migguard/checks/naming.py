@@ -249,8 +249,11 @@ def metadata_findings(
     ``locate(table, name, kind, columns)`` returns the (path, line) to report; without it
     findings carry no location.
     """
-    from sqlalchemy.sql.base import _NONE_NAME
     from sqlalchemy.sql.elements import conv
+
+    from migguard.sqlalchemy_compat import none_name
+
+    none = none_name()
 
     overrides = dict(overrides or {})
     conventions = effective_conventions(
@@ -260,7 +263,7 @@ def metadata_findings(
     for table in sorted(metadata.tables.values(), key=lambda t: t.key):
         for obj, kind, parts in _table_objects(table):
             name = obj.name
-            unnamed = name is None or name is _NONE_NAME
+            unnamed = name is None or name is none
             if unnamed:
                 if kind not in UNNAMED_KINDS_REPORTED or kind not in conventions:
                     continue
