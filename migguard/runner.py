@@ -131,7 +131,8 @@ def _record_timeout(result: RunResult, exc: TimedOut, running: _Running) -> bool
     if sc is None or phase not in ("upgrade", "downgrade", "re-upgrade"):
         return False  # env.py, a snapshot, the drift comparison: the run could not finish
     result.failures.append(StepFailure(sc.revision, phase, str(exc), _line_in(exc, sc)))
-    result.notes.append(f"stopped at {sc.revision}: {exc}; later steps were not run")
+    result.stopped = f"stopped at {sc.revision}: {exc}; later steps were not run"
+    result.notes.append(result.stopped)
     return True
 
 

@@ -159,6 +159,7 @@ def _assert_only_new_revisions_checked(result: CliResult) -> None:
     assert summary["revisions"] == OLD_REVISIONS + 2
     assert summary["checked"] == 2
     assert summary["skipped"] == OLD_REVISIONS
+    assert summary["skipped_reason"].startswith("--since ")
     (finding,) = result.findings("downgrade-mismatch")
     assert finding["revision"] == "0032_add_c32"
     assert finding["path"] == "migrations/versions/0032_add_c32.py"
