@@ -19,6 +19,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from migguard.errors import MigguardError
 from migguard.startup_side_effects import disarmed
@@ -51,7 +52,7 @@ def import_path(root: Path, configured: str | None) -> str | None:
     return None
 
 
-def _no_dotenv_defaults(script_info: type) -> dict[str, bool]:
+def _no_dotenv_defaults(script_info: type) -> dict[str, Any]:
     """Flask 3.1's ScriptInfo would load ``.env``/``.flaskenv`` itself; migguard has put the
     throwaway database in the environment already and reads ``.env`` its own way. Flask before
     3.1 has no such argument and loads nothing there."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -275,7 +275,7 @@ class _Tokens(Mapping[str, str]):
             return tuple(column_label(parts.table, c, parts.schema) for c in parts.columns)
         return parts.columns
 
-    def __iter__(self):  # pragma: no cover - only item access is used by ``%``
+    def __iter__(self) -> Iterator[Any]:  # pragma: no cover - only item access is used by ``%``
         return iter(())
 
     def __len__(self) -> int:  # pragma: no cover

@@ -337,15 +337,15 @@ class _StatementWalker(ast.NodeVisitor):
             self.visit(statement)
         self.batches, self.autocommit = outer, outer_autocommit
 
-    visit_AsyncWith = visit_With  # type: ignore[assignment]
+    visit_AsyncWith = visit_With
 
     def _branch(self, node: ast.AST) -> None:
         outer, self.conditional = self.conditional, True
         self.generic_visit(node)
         self.conditional = outer
 
-    visit_If = visit_For = visit_AsyncFor = visit_While = visit_Try = _branch  # type: ignore[assignment]
-    visit_IfExp = _branch  # type: ignore[assignment]
+    visit_If = visit_For = visit_AsyncFor = visit_While = visit_Try = _branch
+    visit_IfExp = _branch
 
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         """A nested function is read where it is called; one never called by name (passed
@@ -353,7 +353,7 @@ class _StatementWalker(ast.NodeVisitor):
         if node.name not in self.called:
             self.reader.inline(node.name, self.local_functions, self.batches, True, self.autocommit)
 
-    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+    visit_AsyncFunctionDef = visit_FunctionDef
 
     def visit_Lambda(self, node: ast.Lambda) -> None:
         """A lambda's body runs only if something calls it."""
@@ -719,6 +719,7 @@ def _column(node: ast.expr | None) -> Column | None:
         return None
     keywords = {kw.arg: kw.value for kw in node.keywords if kw.arg}
     positional = list(node.args)
+    name_node: ast.expr | None
     if "name" in keywords:
         name_node, rest = keywords["name"], positional
     else:
@@ -927,8 +928,8 @@ def _records(recorded: Iterable[tuple[Any, int | None]], function: Function) -> 
         if isinstance(operation, alembic_ops.ModifyTableOps | alembic_ops.UpgradeOps):
             yield from _records(((inner, line) for inner in operation.ops), function)
         elif isinstance(operation, alembic_ops.DropColumnOp):
-            reverse = operation._reverse
-            columns = (
+            reverse: Any = operation._reverse  # AddColumnOp here, CreateTableOp below
+            columns: tuple[Column, ...] | None = (
                 (Column(operation.column_name, _runtime_type(reverse.column.type)),)
                 if reverse is not None
                 else None

@@ -220,7 +220,7 @@ def _guarded_environment_class() -> type:
 
         migguard_offline = False
 
-        def configure(self, connection: Any = None, url: Any = None, **kw: Any) -> None:
+        def configure(self, connection: Any = None, url: Any = None, **kw: Any) -> None:  # type: ignore[override]
             if self.migguard_offline:
                 pass  # no database: nothing to guard, the SQL goes to a discarded buffer
             elif connection is not None:
@@ -949,11 +949,11 @@ def quiet_env_logging() -> Iterator[None]:
     import logging.config
 
     original = logging.config.fileConfig
-    logging.config.fileConfig = lambda *args, **kwargs: None  # type: ignore[assignment]
+    logging.config.fileConfig = lambda *args, **kwargs: None
     try:
         yield
     finally:
-        logging.config.fileConfig = original  # type: ignore[assignment]
+        logging.config.fileConfig = original
 
 
 @contextmanager

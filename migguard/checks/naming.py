@@ -584,11 +584,11 @@ def source_naming_convention(sources: Iterable[SourceFile]) -> dict[str, str] | 
         if "naming_convention" not in source.text:
             continue
         assignments: dict[str, ast.expr] = {}
-        for node in source.tree.body:
-            if isinstance(node, ast.Assign) and len(node.targets) == 1:
-                target, value = node.targets[0], node.value
-            elif isinstance(node, ast.AnnAssign) and node.value is not None:
-                target, value = node.target, node.value
+        for statement in source.tree.body:
+            if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+                target, value = statement.targets[0], statement.value
+            elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+                target, value = statement.target, statement.value
             else:
                 continue
             if isinstance(target, ast.Name):
@@ -689,7 +689,7 @@ class _ModelLocator:
 def _string_line(node: ast.AST, text: str) -> int | None:
     for child in ast.walk(node):
         if _string(child) == text:  # type: ignore[arg-type]
-            return child.lineno  # type: ignore[attr-defined]
+            return int(child.lineno)  # type: ignore[attr-defined]
     return None
 
 

@@ -482,8 +482,8 @@ def _stamps(scope: _Scope, index: _ProjectIndex, depth: int) -> bool:
             if "alembic" in words and "stamp" in words:
                 return True
         if isinstance(node, ast.List | ast.Tuple):
-            words = {_constant(e) for e in node.elts}
-            if "alembic" in words and "stamp" in words:
+            elements = {_constant(e) for e in node.elts}
+            if "alembic" in elements and "stamp" in elements:
                 return True
     if depth < 2:
         return any(_stamps(callee, index, depth + 1) for callee in _callees(scope, index))

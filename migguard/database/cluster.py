@@ -318,7 +318,7 @@ def _unprivileged_user() -> pwd.struct_passwd:
         ) from None
 
 
-def _as_user(run_as: pwd.struct_passwd | None) -> dict[str, object]:
+def _as_user(run_as: pwd.struct_passwd | None) -> dict[str, Any]:
     if run_as is None:
         return {}
     return {"user": run_as.pw_uid, "group": run_as.pw_gid, "extra_groups": []}

@@ -204,7 +204,7 @@ class RunningRelease:
 
 
 def _declares(cause: dict[str, Any], check: dict[str, Any]) -> bool:
-    return str(cause["declared"]["name"]).split(".")[0] == check["model"]
+    return bool(str(cause["declared"]["name"]).split(".")[0] == check["model"])
 
 
 def _subject(check: dict[str, Any]) -> str:

@@ -49,8 +49,8 @@ class Values:
                 return _UNKNOWN
             return labels[-1] if second and len(labels) > 1 else labels[0]
         if _is_uuid(sql_type):
-            value = uuid.uuid4()
-            return value if getattr(sql_type, "as_uuid", True) else str(value)
+            generated = uuid.uuid4()
+            return generated if getattr(sql_type, "as_uuid", True) else str(generated)
         try:
             python_type = sql_type.python_type
         except (NotImplementedError, AttributeError):

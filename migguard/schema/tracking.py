@@ -50,7 +50,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import attrgetter
-from typing import Any
+from typing import Any, Protocol, cast
 
 from sqlalchemy.engine import Connection
 
@@ -403,12 +403,22 @@ class _Part:
         return found
 
 
+class _Named(Protocol):
+    """The first record of a snapshot's family: a table, view, sequence, enum or type."""
+
+    @property
+    def schema(self) -> str | None: ...
+
+    @property
+    def name(self) -> str: ...
+
+
 def _without(snap: Snapshot, exclude_tables: frozenset[str]) -> Snapshot:
     def keep(schema: str | None, name: str) -> bool:
         return name not in exclude_tables and qualify(schema, name) not in exclude_tables
 
     sequences = tuple(s for s in snap.sequences if s.owned_by is None or keep(*s.owned_by[:2]))
-    head = next(iter(snap.tables or snap.views or snap.sequences), None)
+    head = cast("_Named | None", next(iter(snap.tables or snap.views or snap.sequences), None))
     if head is None or keep(head.schema, head.name):
         return dataclasses.replace(snap, sequences=sequences)
     return dataclasses.replace(
@@ -677,7 +687,7 @@ def _value(connection: Connection, statement: str, params: tuple[Any, ...] | Non
     open one (a BEGIN round trip now and a COMMIT one at the next step) around a read."""
     import psycopg2.extensions
 
-    dbapi = connection.connection.dbapi_connection
+    dbapi: Any = connection.connection.dbapi_connection  # psycopg2's, whose cursor is a context
     idle = (
         not connection.in_transaction()
         and dbapi.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_IDLE
@@ -798,12 +808,12 @@ def _part(kind: str, rows: dict[str, list[Any]]) -> _Part | None:
     document = {name: rows.get(name, []) for name in postgres.KIND_QUERIES}
     snap = postgres.parse(document)
     if kind == "r":
-        head = next(iter(snap.tables or snap.views or snap.sequences), None)
+        head = cast("_Named | None", next(iter(snap.tables or snap.views or snap.sequences), None))
         if head is None:
             return None
         return _Part((head.schema or "", head.name), snap)
     if kind == "t":
-        head = next(iter(snap.enums or snap.types), None)
+        head = cast("_Named | None", next(iter(snap.enums or snap.types), None))
         if head is None:
             return None
         return _Part((head.schema or "", head.name), snap)
