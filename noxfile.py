@@ -47,6 +47,9 @@ VERSION_TESTS = [
     "tests/e2e/test_safety_adversarial.py::test_production_database_is_never_changed"
     "[fastapi_template_psycopg3-local]",
 ]
+# Of those files, the tests that run env.py on a database: the rest (static mode, usage
+# errors) is the same on every set, and the suite runs it.
+ON_A_DATABASE = ("-m", "postgres")
 # The other fixtures are written for SQLAlchemy 2.0 (DeclarativeBase, Mapped): they cannot be
 # imported on 1.4, whatever migguard does.
 OLDEST_TESTS = ["tests/e2e/test_supported_versions_cli.py"]
@@ -72,10 +75,14 @@ SQLALCHEMY_2_0 = [
     "flask-sqlalchemy>=3.1,<3.2",
     "flask-migrate>=4.0,<4.1",
     "asyncpg",
+    "psycopg[binary]>=3.1",
+    "pydantic-settings>=2.0",
 ]
 
 
-def _pytest(session: nox.Session, tests: list[str], *, skips_allowed: bool = True) -> None:
+def _pytest(
+    session: nox.Session, tests: list[str], *options: str, skips_allowed: bool = True
+) -> None:
     """pytest on ``tests``; with ``skips_allowed=False`` a skipped test fails the session, so
     that a test meant for this set cannot pass by not running."""
     session.run(
@@ -94,6 +101,7 @@ def _pytest(session: nox.Session, tests: list[str], *, skips_allowed: bool = Tru
         "no:cacheprovider",
         "-q",
         f"--junitxml={report}",
+        *options,
         *tests,
         *session.posargs,
     )
@@ -110,14 +118,14 @@ def _pytest(session: nox.Session, tests: list[str], *, skips_allowed: bool = Tru
 def newest(session: nox.Session) -> None:
     """Today's releases of everything, as ``pip install -e '.[dev]'`` resolves them."""
     session.install("-e", ".[dev]")
-    _pytest(session, VERSION_TESTS)
+    _pytest(session, VERSION_TESTS, *ON_A_DATABASE)
 
 
 @nox.session(name="sqlalchemy2.0", python="3.12")
 def sqlalchemy_2_0(session: nox.Session) -> None:
     """SQLAlchemy 2.0 with Alembic 1.16.0, Flask 3.0."""
     session.install("-e", ".", *SQLALCHEMY_2_0, *TEST_TOOLS)
-    _pytest(session, VERSION_TESTS)
+    _pytest(session, VERSION_TESTS, *ON_A_DATABASE)
 
 
 @nox.session(python="3.10")
