@@ -418,6 +418,8 @@ class HistoryBuilder:
         if suffix in table.columns:
             return None
         column = self._enum_column(table.name, suffix)
+        if not column.nullable:  # the table has rows in production: they need a value
+            column.server_default = f"sa.text(\"'{column.labels[0]}'\")"
         table.columns[suffix] = column
         variable = f"{suffix}_enum"
         labels = ", ".join(repr(label) for label in column.labels)
@@ -425,10 +427,11 @@ class HistoryBuilder:
             f"{variable} = postgresql.ENUM({labels}, name={column.enum!r}, create_type=False)"
         ]
         nullable = "True" if column.nullable else "False"
+        default = f", server_default={column.server_default}" if column.server_default else ""
         upgrade = [
             f"{variable}.create(op.get_bind())",
             f'op.add_column("{table.name}", sa.Column("{suffix}", {variable}, '
-            f"nullable={nullable}))",
+            f"nullable={nullable}{default}))",
         ]
         downgrade = [
             f'op.drop_column("{table.name}", "{suffix}")',

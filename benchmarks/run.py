@@ -13,7 +13,10 @@ For each N (``--sizes``), on the same machine and the same throwaway PostgreSQL 
   ``test_model_definitions_match_ddl``, ``test_up_down_consistency``) under pytest, each test on
   a fresh database of the same cluster (the project's ``conftest.py``), in pytest-alembic's own
   pinned virtualenv (``peer_env.py``, built once under ``~/.cache/migguard/benchmarks``);
-- **D** ``migguard check --static``.
+- **D** ``migguard check --static``;
+- **A0** and **A+** A without the production rehearsal (``--rehearse none``) and with it
+  over the whole history (``--rehearse all``); A itself rehearses the head revision, as a
+  default run does. ``+head`` is A - A0, ``+all`` (A+ - A0) / A0.
 
 Each is run ``--repeat`` times, interleaved (A, B, C, D, A, B, ...) so a burst of load on a
 shared machine hits all of them alike; the table shows medians, A/B, A/C, A's peak RSS (from
@@ -43,7 +46,8 @@ from peer_env import PeerEnvFailed, pytest_alembic_python
 
 BENCHMARKS = Path(__file__).resolve().parent
 REPO = BENCHMARKS.parent
-VARIANTS = ("A", "B", "C", "D")
+VARIANTS = ("A", "B", "C", "D", "A0", "A+")
+_REHEARSE = {"A0": "none", "A+": "all"}
 
 
 @dataclass
@@ -126,6 +130,9 @@ def measure(
     env = child_env()
     if variant == "A" and not embedded:
         command = [*migguard, "--db", "url", "--database-url", admin_url, str(project)]
+    elif variant in _REHEARSE:
+        command = [*migguard, "--db", "url", "--database-url", admin_url, str(project)]
+        command[-1:-1] = ["--rehearse", _REHEARSE[variant]]
     elif variant == "A":
         command = [*migguard, "--db", "embedded", str(project)]
     elif variant == "B":
@@ -191,9 +198,13 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
+def _percent(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{(ratio - 1) * 100:+.0f} %"
+
+
 def table(rows: list[Row], embedded: bool) -> str:
     headers = ["N", "A migguard", "A embedded", "B floor", "B ddl", "C pytest-alembic"]
-    headers += ["D static", "A/B", "A/C", "A peak RSS"]
+    headers += ["D static", "A/B", "A/C", "A peak RSS", "A0", "A+", "+head", "+all"]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for row in rows:
         a, b, c = row.median("A"), row.median("B"), row.median("C")
@@ -208,6 +219,10 @@ def table(rows: list[Row], embedded: bool) -> str:
             _fmt(_ratio(a, b), ""),
             _fmt(_ratio(a, c), ""),
             _fmt(row.peak_rss("A"), "MB"),
+            _fmt(row.median("A0")),
+            _fmt(row.median("A+")),
+            _fmt(a - row.median("A0") if a is not None and row.median("A0") else None),
+            _percent(_ratio(row.median("A+"), row.median("A0"))),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -19,6 +19,7 @@ from migguard.errors import MigguardError, Terminated, describe_exit
 
 if TYPE_CHECKING:
     from migguard.report.failure import Failure
+from migguard.rehearsal.selection import MODES
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -144,6 +145,13 @@ def _split(value: str | None) -> tuple[str, ...] | None:
     help="Which release meets which schema during a deploy (default: migrate-first)",
 )
 @click.option(
+    "--rehearse",
+    type=click.Choice(MODES),
+    default=None,
+    help="Revisions run on tables holding rows, under observation: auto (the new ones with "
+    "--since, else the heads), all, none",
+)
+@click.option(
     "--baseline",
     type=click.Path(path_type=Path),
     default=None,
@@ -181,6 +189,7 @@ def check(
     static: bool,
     since: str | None,
     deploy_order: str | None,
+    rehearse: str | None,
     baseline: Path | None,
     metadata: str | None,
     timeout: float | None,
@@ -211,6 +220,7 @@ def check(
                 "static": static or None,
                 "since": since,
                 "deploy_order": deploy_order,
+                "rehearse": rehearse,
                 "baseline": baseline,
                 "metadata": metadata,
                 "timeout": timeout,

@@ -46,6 +46,7 @@ class Settings:
     verbose: bool = False
     static: bool = False
     since: str | None = None
+    rehearse: str = "auto"  # which revisions the production rehearsal covers
     baseline: Path | None = None
     metadata: str | None = None
     flask_app: str | None = None
@@ -85,6 +86,7 @@ _FILE_KEYS = {
     "timeout",
     "statement_timeout",
     "lock_timeout",
+    "rehearse",
     "env",
     "naming",
     "severity",
@@ -212,6 +214,10 @@ def _coerce(values: dict[str, Any], source: Path | None) -> Settings:
             raise MigguardError(
                 f"deploy-order must be one of {', '.join(DEPLOY_ORDERS)}, not {value!r}", path=where
             )
+        elif key == "rehearse":
+            from migguard.rehearsal.selection import check_mode
+
+            value = check_mode(value)
         elif key == "db" and value not in PROVIDERS:
             raise MigguardError(f"db must be one of {', '.join(PROVIDERS)}", path=where)
         setattr(settings, key, value)

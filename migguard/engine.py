@@ -240,6 +240,7 @@ def _database_findings(
                 on_revision=on_revision,
                 on_metadata=models_database.fill,
                 on_base_head=release.at_base_head if release is not None else None,
+                rehearsal=_rehearsal(project, settings, new),
             )
             result = _run_on(
                 server, project, settings, driver, dotenv_values, plan, models_database, release
@@ -272,6 +273,15 @@ def _skipped_reason(report: Report, result: RunResult, settings: Settings) -> st
     if settings.since is not None:
         return f"--since {settings.since}: only the revisions added since were round-tripped"
     return "the stairway did not reach them"
+
+
+def _rehearsal(project: Project, settings: Settings, new: set[str] | None) -> Any:
+    """The production rehearsal of this run, or None when it covers no revision."""
+    from migguard.rehearsal.selection import rehearsed
+    from migguard.rehearsal.step import Rehearsal
+
+    revisions = rehearsed(settings.rehearse, project.revision_files(), new)
+    return Rehearsal(revisions) if revisions else None
 
 
 def _run_on(

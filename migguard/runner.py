@@ -79,6 +79,7 @@ class RunResult:
     stopped: str = ""  # why the stairway ended before head, for revisions it did not check
     failed_on: Snapshot | None = None  # the schema an upgrade that failed for good met
     started_empty: bool = True  # no bootstrap: the first revision met an empty database
+    rehearsal: Any = None  # the plan's rehearsal, with what it observed
 
 
 @dataclass
@@ -100,6 +101,8 @@ class RunPlan:
     # Drops the throwaway database and creates it again, empty (bootstrapped, if the project
     # says so): where the stairway replays the history plainly.
     fresh_database: Callable[[], None] | None = None
+    # The production rehearsal (migguard.rehearsal.step.Rehearsal) of the revisions it covers.
+    rehearsal: Any = None
 
 
 class _Abort(Exception):
@@ -303,6 +306,7 @@ def _drive(
     )
     if plan.on_metadata is not None and result.target_metadata is not None:
         plan.on_metadata(result.target_metadata)
+    result.rehearsal = plan.rehearsal
     stairway = _Stairway(context, ordered, result, plan, run_kw, running, recorder)
     with _counting_connections(stairway):
         if not stairway.walk():
@@ -395,7 +399,9 @@ class _Stairway:
         if round_trip and self.before is None:
             self.before = self.snap()
         self.memo_before = _memo(self.context)
-        failure = _upgrade(self.context, sc, self.result, self.kw, self.running, self.recorder)
+        failure = _upgrade(
+            self.context, sc, self.result, self.kw, self.running, self.recorder, self.plan.rehearsal
+        )
         if failure is None:
             return True
         if not self.plain:  # earlier round trips ran in this session: does it reproduce?
@@ -628,12 +634,22 @@ def _upgrade(
     kw: dict[str, Any],
     running: _Running,
     recorder: _Recorder,
+    rehearsal: Any = None,
 ) -> tuple[str, int | None] | None:
-    """The first upgrade of a revision, with its operations recorded for the static rules."""
+    """The first upgrade of a revision, with its operations recorded for the static rules;
+    rehearsed (on tables holding rows, under observation) when the rehearsal covers it."""
     recorded = result.recorded_ops.setdefault(sc.revision, [])
     recorder.current = recorded
+
+    def upgrade() -> None:
+        recorded.clear()  # a rehearsal may run it twice: the ops are those of the last run
+        sc.module.upgrade(**kw)
+
+    body = upgrade
+    if rehearsal is not None and rehearsal.covers(sc.revision):
+        body = functools.partial(rehearsal.upgrade, context, sc, upgrade)
     try:
-        return _step(context, lambda: sc.module.upgrade(**kw), sc, running)
+        return _step(context, body, sc, running)
     finally:
         recorder.current = None
 

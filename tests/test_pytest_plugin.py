@@ -39,11 +39,12 @@ def _run_migguard(pytester: pytest.Pytester, project: Path) -> pytest.RunResult:
 def test_broken_downgrade_fails_the_round_trip_item_only(pytester: pytest.Pytester) -> None:
     project = _copy("downgrade_mismatch", pytester)
     result = _run_migguard(pytester, project)
-    result.assert_outcomes(passed=2, failed=1, skipped=1)
+    result.assert_outcomes(passed=3, failed=1, skipped=1)
     result.stdout.fnmatch_lines(
         [
             "*migguard::deploy SKIPPED*",
             "*migguard::drift PASSED*",
+            "*migguard::rehearsal PASSED*",
             "*migguard::round-trip FAILED*",
             "*migguard::static PASSED*",
         ]
@@ -61,13 +62,13 @@ def test_broken_downgrade_fails_the_round_trip_item_only(pytester: pytest.Pytest
 def test_clean_project_passes_every_item(pytester: pytest.Pytester) -> None:
     project = _copy("clean_db", pytester)
     result = _run_migguard(pytester, project)
-    result.assert_outcomes(passed=3, skipped=1)  # deploy: no git ref to take the release from
+    result.assert_outcomes(passed=4, skipped=1)  # deploy: no git ref to take the release from
     assert result.ret == pytest.ExitCode.OK
 
 
 def test_project_that_cannot_be_checked_fails_with_one_message(pytester: pytest.Pytester) -> None:
     result = _run_migguard(pytester, pytester.path / "no_such_project")
-    result.assert_outcomes(failed=4)
+    result.assert_outcomes(failed=5)
     result.stdout.fnmatch_lines(["*migguard could not check*no such directory*"])
     result.stdout.no_fnmatch_line("*Traceback*")
 

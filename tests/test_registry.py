@@ -114,17 +114,23 @@ def test_since_narrows_the_rules_about_one_revisions_code() -> None:
         "downgrade-fails",
         "downgrade-mismatch",
         "index-name",
+        "index-without-concurrently",
         "missing-downgrade",
+        "missing-lock-timeout",
         "rename-as-drop-add",
+        "table-rewrite",
+        "upgrade-fails-with-rows",
+        "validation-under-lock",
     }
 
 
 def test_pytest_items_are_the_database_families_then_static() -> None:
     from migguard.pytest_plugin import family_of, item_names
 
-    assert item_names() == ["deploy", "drift", "round-trip", "static"]
+    assert item_names() == ["deploy", "drift", "rehearsal", "round-trip", "static"]
     assert family_of("schema-mismatch") == "drift"
     assert family_of("upgrade-fails") == "round-trip"
+    assert family_of("table-rewrite") == "rehearsal"
     assert family_of("rename-as-drop-add") == "static"
 
 

@@ -57,6 +57,9 @@ def do_run_migrations(connection: Connection) -> None:
         compare_server_default=True,
     )
     with context.begin_transaction():
+        # A migration waiting behind a long query for its lock makes every query on that
+        # table queue behind it: give up after a few seconds instead (the deploy is retried).
+        context.execute("SET lock_timeout = '5s'")
         context.run_migrations()
 
 

@@ -138,6 +138,12 @@ def test_unnamed_unique_constraints_are_warnings_in_models_and_revisions() -> No
                 ),
                 None,
             ),
+            (  # and the rehearsal's static reading of the NOT NULL column on existing books
+                "upgrade-fails-with-rows",
+                second,
+                line_of("unnamed_constraint", second, 'op.add_column("books"'),
+                "0002_add_author",
+            ),
         ]
     )
     messages = {f["message"] for f in result.findings()}

@@ -1,0 +1,243 @@
+"""The tables that exist before a revision: their names (one cheap query), and the details row
+generation needs for the ones a statement is about to touch (one query for those and their
+foreign-key ancestors).
+
+Only what is needed to write rows PostgreSQL accepts: each column's type (resolved through
+domains and arrays to a base type name, with enum labels), nullability and default, identity
+and generated columns, the foreign keys (to fill parents first and pick existing parent rows),
+and the check constraints (their expressions filter candidate rows, their literals suggest
+values). Tables of extensions, system schemas and the version table are not the project's data.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+# The project's own tables: not the system's, an extension's, a temporary one or Alembic's.
+_PROJECT_TABLE = r"""c.relkind IN ('r', 'p')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\_%'
+  AND c.relpersistence <> 't'
+  AND c.relname NOT IN ({excluded})
+  AND NOT EXISTS (
+    SELECT 1 FROM pg_depend d
+    WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')"""
+
+_NAMES_SQL = r"""
+SELECT json_agg(json_build_array(c.oid, n.nspname, c.relname))::text
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE {project}
+"""
+
+# The tables asked for (by oid or by name), with their foreign-key ancestors (rows to point
+# at) and partitions.
+_TABLES_SQL = r"""
+WITH RECURSIVE wanted(oid) AS (
+  SELECT c.oid FROM pg_class c
+  WHERE c.oid = ANY(ARRAY[{oids}]::oid[]) OR c.relname = ANY(ARRAY[{names}]::name[])
+  UNION
+  SELECT x.oid FROM wanted w CROSS JOIN LATERAL (
+    SELECT k.confrelid AS oid FROM pg_constraint k WHERE k.conrelid = w.oid AND k.contype = 'f'
+    UNION ALL
+    SELECT i.inhrelid FROM pg_inherits i WHERE i.inhparent = w.oid) x
+)
+SELECT json_agg(json_build_object(
+  'oid', c.oid, 'schema', n.nspname, 'name', c.relname, 'kind', c.relkind,
+  'partition', c.relispartition,
+  'columns', (
+    SELECT coalesce(json_agg(json_build_object(
+      'num', a.attnum, 'name', a.attname,
+      'type', CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod)
+                   ELSE format_type(a.atttypid, a.atttypmod) END,
+      'base', coalesce(eb.typname, b.typname),
+      'array', b.typcategory = 'A',
+      'enum', CASE WHEN coalesce(eb.typtype, b.typtype) = 'e' THEN (
+        SELECT json_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e
+        WHERE e.enumtypid = coalesce(eb.oid, b.oid)) END,
+      'typmod', CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END,
+      'not_null', a.attnotnull OR coalesce(t.typnotnull, false),
+      'has_default', a.atthasdef OR t.typdefaultbin IS NOT NULL,
+      'identity', a.attidentity <> '', 'generated', a.attgenerated <> '',
+      'domain_checks', CASE WHEN t.typtype = 'd' THEN (
+        SELECT json_agg(pg_get_expr(dc.conbin, 0)) FROM pg_constraint dc
+        WHERE dc.contypid = a.atttypid AND dc.contype = 'c') END
+    ) ORDER BY a.attnum), '[]'::json)
+    FROM pg_attribute a
+    JOIN pg_type t ON t.oid = a.atttypid
+    JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+    LEFT JOIN pg_type eb ON eb.oid = b.typelem AND b.typcategory = 'A'
+    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+  'constraints', (
+    SELECT coalesce(json_agg(json_build_object(
+      'type', k.contype, 'columns', k.conkey, 'parent', k.confrelid,
+      'parent_columns', k.confkey,
+      'expression', CASE WHEN k.contype = 'c' THEN pg_get_expr(k.conbin, k.conrelid) END
+    )), '[]'::json)
+    FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype IN ('c', 'f', 'p', 'u'))
+))::text
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid IN (SELECT oid FROM wanted) AND {project}
+"""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column as row generation sees it; ``base`` is the type name under domains and
+    arrays (``int4``, ``varchar``, an enum's name), ``type`` the SQL to cast a literal to
+    (a domain's base type: the domain's checks filter candidates instead of failing a cast)."""
+
+    num: int
+    name: str
+    type: str
+    base: str
+    array: bool
+    enum: tuple[str, ...]
+    typmod: int
+    not_null: bool
+    has_default: bool
+    identity: bool
+    generated: bool
+    domain_checks: tuple[str, ...] = ()
+
+    @property
+    def max_length(self) -> int | None:
+        """varchar(n)/char(n): n (the type modifier holds n + 4)."""
+        if self.base in ("varchar", "bpchar") and self.typmod > 4:
+            return self.typmod - 4
+        return None
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    columns: tuple[int, ...]
+    parent: int
+    parent_columns: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Check:
+    columns: tuple[int, ...]
+    expression: str
+
+
+@dataclass
+class Table:
+    """A table that exists before the revision runs; ``oid`` survives renames."""
+
+    oid: int
+    schema: str
+    name: str
+    partitioned: bool
+    partition: bool
+    columns: list[Column] = field(default_factory=list)
+    foreign_keys: list[ForeignKey] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    unique: list[tuple[int, ...]] = field(default_factory=list)
+
+    @property
+    def qualified(self) -> str:
+        return f"{quote(self.schema)}.{quote(self.name)}"
+
+    @property
+    def label(self) -> str:
+        """As a finding names it: ``books``, or ``shop.books`` outside ``public``."""
+        return self.name if self.schema == "public" else f"{self.schema}.{self.name}"
+
+    def column(self, num: int) -> Column | None:
+        return next((c for c in self.columns if c.num == num), None)
+
+
+def quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    """A SQL string literal. Statements here carry no parameters: the drivers migguard meets
+    (psycopg2, psycopg, asyncpg) disagree on parameter styles at the DBAPI level."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class TableName:
+    """An existing table by name, before its details are read."""
+
+    oid: int
+    schema: str
+    name: str
+
+
+def table_names(cursor: Any, excluded: tuple[str, ...] = ("alembic_version",)) -> list[TableName]:
+    """Every ordinary or partitioned table of the project's schemas, through a DBAPI cursor of
+    the migration's own connection (so it sees the revision's transaction)."""
+    cursor.execute(_NAMES_SQL.replace("{project}", _project(excluded)))
+    raw = cursor.fetchone()[0]
+    return [TableName(int(oid), schema, name) for oid, schema, name in json.loads(raw or "[]")]
+
+
+def read_tables(
+    cursor: Any,
+    *,
+    oids: Iterable[int] = (),
+    names: Iterable[str] = (),
+    excluded: tuple[str, ...] = ("alembic_version",),
+) -> list[Table]:
+    """The project's tables among ``oids`` or named one of ``names`` (in any schema), with
+    their foreign-key ancestors and partitions, in detail."""
+    oid_list = ", ".join(str(int(o)) for o in oids)
+    name_list = ", ".join(literal(n) for n in names)
+    if not oid_list and not name_list:
+        return []
+    statement = (
+        _TABLES_SQL.replace("{project}", _project(excluded))
+        .replace("{oids}", oid_list)
+        .replace("{names}", name_list)
+    )
+    cursor.execute(statement)
+    raw = cursor.fetchone()[0]
+    return [_table(entry) for entry in json.loads(raw or "[]")]
+
+
+def _project(excluded: tuple[str, ...]) -> str:
+    return _PROJECT_TABLE.replace("{excluded}", ", ".join(literal(n) for n in excluded) or "''")
+
+
+def _table(entry: dict[str, Any]) -> Table:
+    table = Table(
+        oid=int(entry["oid"]),
+        schema=entry["schema"],
+        name=entry["name"],
+        partitioned=entry["kind"] == "p",
+        partition=bool(entry["partition"]),
+    )
+    for col in entry["columns"]:
+        table.columns.append(
+            Column(
+                num=int(col["num"]),
+                name=col["name"],
+                type=col["type"],
+                base=col["base"],
+                array=bool(col["array"]),
+                enum=tuple(col["enum"] or ()),
+                typmod=int(col["typmod"]),
+                not_null=bool(col["not_null"]),
+                has_default=bool(col["has_default"]),
+                identity=bool(col["identity"]),
+                generated=bool(col["generated"]),
+                domain_checks=tuple(col["domain_checks"] or ()),
+            )
+        )
+    for con in entry["constraints"]:
+        columns = tuple(con["columns"] or ())
+        if con["type"] == "f":
+            table.foreign_keys.append(
+                ForeignKey(columns, int(con["parent"]), tuple(con["parent_columns"] or ()))
+            )
+        elif con["type"] == "c" and con["expression"]:
+            table.checks.append(Check(columns, con["expression"]))
+        elif con["type"] in ("p", "u"):
+            table.unique.append(columns)
+    return table

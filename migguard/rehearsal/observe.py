@@ -1,0 +1,251 @@
+"""Every statement the revision's connection sends, with what it did and the line that sent it.
+
+SQLAlchemy's cursor events on the migration's engine see each statement of the revision,
+also the ones inside ``autocommit_block()`` (Alembic switches the same connection to
+AUTOCOMMIT there). Right before a statement runs, the existing tables it names (read from the
+SQL PostgreSQL is about to receive, so dynamic names and ``op.execute`` count) get their rows
+(:mod:`.rows`) if they have none yet, and join the observed tables; after it, the
+:mod:`.probe` reads the server again, and the difference is that statement's doing.
+
+Filling only the tables a revision touches keeps a rehearsal of a whole history cheap: most
+revisions touch one or two of a hundred tables. A table reached only through a function or a
+trigger is not filled or observed (a miss, never a false finding). Statements of other
+connections of the same engine are ignored, and the observer's own queries go through DBAPI
+cursors, below the events.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import sys
+import traceback
+from dataclasses import dataclass, field
+from types import FrameType, TracebackType
+from typing import Any
+
+from migguard.rehearsal import catalog, probe, rows
+
+_COMMIT = re.compile(r"^\s*(COMMIT|END)\b", re.IGNORECASE)
+_READ_ONLY = re.compile(r"^\s*(SELECT|SHOW)\b", re.IGNORECASE)
+_IDENTIFIER = re.compile(r'"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_$]*)')
+# SQLAlchemy's and Alembic's own look-ups in the catalog (does this type exist?): no table
+_INTROSPECTION = re.compile(r"\b(pg_catalog|information_schema)\s*\.", re.IGNORECASE)
+
+
+@dataclass
+class Statement:
+    """One statement as the server ran it."""
+
+    sql: str
+    line: int | None
+    autocommit: bool  # ran outside a transaction: its locks were gone before they could be read
+    changes: list[probe.Change] = field(default_factory=list)
+    lock_timeout: str = "0"  # the project's, while it ran
+    error: str | None = None
+
+
+class Observer:
+    """Fills and watches the tables one revision's upgrade touches (a context manager).
+
+    ``version_table`` is Alembic's, never filled."""
+
+    def __init__(self, connection: Any, revision_path: str, version_table: str) -> None:
+        self.engine = connection.engine
+        self.dbapi = connection.connection.dbapi_connection
+        self.batched = connection.dialect.driver == "psycopg2"
+        self.revision_path = _realpath(revision_path)
+        self.excluded = (version_table,)
+        # every name looked up once: a table the revision creates is named first by its
+        # CREATE, when it does not exist yet, and so is never observed
+        self.looked_up: set[str] = set()
+        self.tables: dict[int, catalog.Table] = {}  # the observed ones, in detail
+        self.fill_order: list[int] = []  # tables written to, parents first
+        self.filled_counts: dict[int, int] = {}  # rows inserted in each, right after the fill
+        self.empty: dict[int, str] = {}  # tables left without rows, and why
+        self.statements: list[Statement] = []
+        self.committed = False  # the revision ended the transaction the rows were written in
+        self.broken: BaseException | None = None  # something failed: nothing here is trusted
+        self.last: probe.Reading | None = None
+        self._pending: Statement | None = None
+        self._busy = False
+        self._wrote = False  # the revision has sent a statement that may write
+
+    def __enter__(self) -> Observer:
+        from sqlalchemy import event
+
+        event.listen(self.engine, "before_cursor_execute", self._before)
+        event.listen(self.engine, "after_cursor_execute", self._after)
+        event.listen(self.engine, "handle_error", self._error)
+        event.listen(self.engine, "commit", self._commit)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        from sqlalchemy import event
+
+        event.remove(self.engine, "before_cursor_execute", self._before)
+        event.remove(self.engine, "after_cursor_execute", self._after)
+        event.remove(self.engine, "handle_error", self._error)
+        event.remove(self.engine, "commit", self._commit)
+
+    def _ours(self, conn: Any) -> bool:
+        if self._busy or self.broken is not None:
+            return False
+        try:
+            return bool(conn.connection.dbapi_connection is self.dbapi)
+        except Exception:
+            return False
+
+    def _before(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not self._ours(conn):
+            return
+        autocommit = bool(getattr(self.dbapi, "autocommit", False))
+        if autocommit or _COMMIT.match(statement):
+            self.committed = True
+        self._pending = Statement(statement, self._line(sys._getframe(1)), autocommit)
+        named = [] if _INTROSPECTION.search(statement) else self._named(statement)
+        try:
+            if named:
+                self._fill(named)
+        except Exception as exc:  # the step then runs the upgrade again, unobserved
+            self.broken = exc
+            self._pending = None
+        if not _READ_ONLY.match(statement):
+            self._wrote = True
+
+    def _after(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not self._ours(conn) or self._pending is None:
+            return
+        done, self._pending = self._pending, None
+        if self.tables and self.last is not None:
+            try:
+                reading = self._read()
+            except Exception as exc:
+                self.broken = exc
+                return
+            done.changes = probe.changes(self.last, reading)
+            done.lock_timeout = reading.project_lock_timeout()
+            self.last = reading
+        self.statements.append(done)
+
+    def _error(self, context: Any) -> None:
+        if not self._ours(context.connection) or self._pending is None:
+            return
+        failed, self._pending = self._pending, None
+        failed.error = first_line(context.original_exception)
+        self.statements.append(failed)
+
+    def _commit(self, conn: Any) -> None:
+        if self._ours(conn):
+            self.committed = True
+
+    def _named(self, statement: str) -> list[str]:
+        """The names in the statement not looked up yet (bare words folded to lower case, as
+        PostgreSQL does; SQL keywords among them simply match no table)."""
+        found: list[str] = []
+        for match in _IDENTIFIER.finditer(statement):
+            quoted, bare = match.groups()
+            name = quoted.replace('""', '"') if quoted is not None else bare.lower()
+            if name not in self.looked_up:
+                self.looked_up.add(name)
+                found.append(name)
+        return found
+
+    def _fill(self, names: list[str]) -> None:
+        """Rows for the existing tables ``names`` (and their foreign-key ancestors) before the
+        statement runs; they are observed from here on."""
+        self._busy = True
+        try:
+            details = catalog.read_tables(_Cursor(self.dbapi), names=names, excluded=self.excluded)
+            new = [t for t in details if t.oid not in self.tables]
+            if not new:
+                return
+            observed = [*self.tables, *(t.oid for t in new)]
+            done = rows.fill(
+                lambda: self.dbapi.cursor(),
+                new,
+                self._restart,
+                batched=self.batched,
+                known=list(self.tables.values()),
+                then=probe.sql(observed),
+            )
+        finally:
+            self._busy = False
+        for table in new:
+            self.tables[table.oid] = table
+        self.fill_order += done.order
+        self.empty.update(done.empty)
+        self.last = probe.parse(done.then)
+        for oid in done.order:
+            state = self.last.tables.get(oid)
+            self.filled_counts[oid] = state.inserted if state is not None else 0
+
+    def _restart(self) -> None:
+        """A refused fill aborts the transaction: start it over if the revision has not
+        written anything in it yet (its first statements), below SQLAlchemy, which is in the
+        middle of sending the statement; its transaction goes on on the new one."""
+        if self._wrote or self.fill_order:
+            raise RuntimeError("generated rows refused after the revision had started writing")
+        self.dbapi.rollback()
+
+    def _read(self) -> probe.Reading:
+        self._busy = True
+        cursor = self.dbapi.cursor()
+        try:
+            return probe.read(cursor, list(self.tables))
+        finally:
+            cursor.close()
+            self._busy = False
+
+    def _line(self, frame: FrameType | None) -> int | None:
+        """The innermost line of the revision file on the stack: the ``op.*`` call (or the
+        ``execute``) that sent the statement."""
+        while frame is not None:
+            if _realpath(frame.f_code.co_filename) == self.revision_path:
+                return frame.f_lineno
+            frame = frame.f_back
+        return None
+
+
+class _Cursor:
+    """A DBAPI cursor closed as soon as its one result is read."""
+
+    def __init__(self, dbapi: Any) -> None:
+        self.cursor = dbapi.cursor()
+
+    def execute(self, sql: str) -> None:
+        self.cursor.execute(sql)
+
+    def fetchone(self) -> Any:
+        try:
+            return self.cursor.fetchone()
+        finally:
+            self.cursor.close()
+
+
+@functools.lru_cache(maxsize=4096)
+def _realpath(filename: str) -> str:
+    """Each statement walks the whole stack: resolve each code file once."""
+    return os.path.realpath(filename)
+
+
+def first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return f"{type(orig).__name__}: {text[0] if text else ''}".strip()
+
+
+def line_in(exc: BaseException, path: str) -> int | None:
+    """The deepest line of the revision file in the traceback of ``exc``."""
+    target = _realpath(path)
+    line = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if _realpath(frame.f_code.co_filename) == target:
+            line = lineno
+    return line

@@ -1,0 +1,227 @@
+"""A few rows in every empty table that exists before a revision, written in one round trip.
+
+Each table gets one ``INSERT ... SELECT`` over candidate rows (:mod:`.values`): the rows that
+would break a NOT NULL column or a check constraint are filtered out by the constraints' own
+expressions, unique conflicts are skipped (``ON CONFLICT DO NOTHING``), foreign keys point at
+rows of the parent (filled first), and at most :data:`ROWS` rows go in. Nothing here may fail
+the revision: the statements are built so that PostgreSQL accepts them, and when one is
+refused anyway (a trigger, an exclusion constraint, a partition that takes no row) the fill
+starts over without that table, which is left empty with a note.
+
+The statements run as top-level statements of the revision's transaction, without savepoints:
+a subtransaction would hand out transaction ids that no DDL accounts for, and the schema
+tracker would then re-read the whole catalog at the next snapshot.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from migguard.rehearsal import values
+from migguard.rehearsal.catalog import Column, Table, quote
+
+ROWS = 3
+_VALUE = re.compile(r"\bVALUE\b")
+
+
+@dataclass
+class Fill:
+    """What the fill did: the tables written to, parents first, the tables that hold no row
+    afterwards, each with why, and the value of the expression asked for after it."""
+
+    order: list[int] = field(default_factory=list)
+    empty: dict[int, str] = field(default_factory=dict)
+    then: Any = None
+
+
+def fill(
+    cursor_for: Callable[[], Any],
+    tables: list[Table],
+    restart: Callable[[], None],
+    *,
+    batched: bool,
+    known: list[Table] = (),  # type: ignore[assignment]
+    then: str = "NULL",
+) -> Fill:
+    """Insert rows into every empty table of ``tables``.
+
+    ``cursor_for()`` gives a DBAPI cursor of the revision's connection; ``restart()`` rolls
+    the revision's transaction back and begins a new one (nothing else has run in it yet);
+    ``batched``: the driver takes several statements in one call (psycopg2); ``known``:
+    tables filled earlier, whose rows foreign keys may point at; ``then``: an expression
+    evaluated right after the inserts (in the same round trip when batched), its value kept
+    in :attr:`Fill.then`."""
+    result = Fill()
+    by_oid = {t.oid: t for t in [*known, *tables]}
+    statements: dict[int, str] = {}
+    for table in _parents_first([t for t in tables if not t.partition]):
+        statement, reason = insert_statement(table, by_oid)
+        if statement is None:
+            result.empty[table.oid] = reason
+        else:
+            statements[table.oid] = statement
+    checks = ", ".join(f"EXISTS (SELECT 1 FROM {by_oid[oid].qualified})" for oid in statements)
+    final = f"SELECT ARRAY[{checks}]::boolean[], ({then})"
+    kept, row = _run(cursor_for, statements, final, restart, result, batched=batched)
+    result.order = kept
+    present = dict(zip(statements, row[0], strict=True)) if row[0] is not None else {}
+    for oid in kept:
+        if not present.get(oid, True):
+            result.empty[oid] = "no generated row satisfied its constraints"
+    result.then = row[1]
+    return result
+
+
+def _run(
+    cursor_for: Callable[[], Any],
+    statements: dict[int, str],
+    final: str,
+    restart: Callable[[], None],
+    result: Fill,
+    *,
+    batched: bool,
+) -> tuple[list[int], Any]:
+    """Execute the inserts, then ``final``; the oids whose insert went in, and the row of
+    ``final``. When an insert is refused, the transaction starts over and the others run
+    again without it, one at a time."""
+    pending = dict(statements)
+    if batched:
+        cursor = cursor_for()
+        try:
+            cursor.execute(";\n".join([*pending.values(), final]))
+            return list(pending), cursor.fetchone()
+        except Exception:
+            restart()  # which table it was is found below, one statement at a time
+        finally:
+            cursor.close()
+    while True:
+        refused, row = _first_refused(cursor_for, [*pending.items(), (None, final)])
+        if refused is None:
+            return list(pending), row
+        oid, error = refused
+        if oid is None:  # the final statement itself: nothing to leave out
+            raise RuntimeError(error)
+        restart()
+        result.empty[oid] = f"PostgreSQL refused the generated rows ({error})"
+        del pending[oid]
+
+
+def _first_refused(
+    cursor_for: Callable[[], Any], statements: list[tuple[int | None, str]]
+) -> tuple[tuple[int | None, str] | None, Any]:
+    """Run ``statements`` in order: the (oid, error) of the first refused, or the last row."""
+    cursor = cursor_for()
+    try:
+        for oid, statement in statements:
+            try:
+                cursor.execute(statement)
+            except Exception as exc:
+                return (oid, _first_line(exc)), None
+        return None, cursor.fetchone()
+    finally:
+        cursor.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def insert_statement(table: Table, tables: dict[int, Table]) -> tuple[str | None, str]:
+    """The INSERT for ``table``, or None and why no row can be written."""
+    parents = {num: fk for fk in table.foreign_keys for num in fk.columns}
+    in_checks = {num for check in table.checks for num in check.columns}
+    columns = [c for c in table.columns if _written(c, c.num in parents or c.num in in_checks)]
+    if not columns:
+        return None, "it has no column migguard can write"
+    rows: list[str] = []
+    for profile in range(values.PROFILES):
+        for row in range(ROWS):
+            cells = [str(len(rows))]
+            for column in columns:
+                fk = parents.get(column.num)
+                if fk is not None and fk.parent in tables:
+                    cell = _parent_value(column, fk, tables, row, profile)
+                else:
+                    cell = values.candidate(column, row, profile, _checks_on(table, column))
+                if cell is None:
+                    cell = "NULL"
+                    if column.not_null:
+                        return None, f'column "{column.name}" has a type ({column.type}) ' + (
+                            "migguard cannot generate"
+                        )
+                cells.append(cell)
+            rows.append("(" + ", ".join(cells) + ")")
+    names = ", ".join(quote(c.name) for c in columns)
+    filters = [f"v.{quote(c.name)} IS NOT NULL" for c in columns if c.not_null]
+    written = {c.num for c in columns}
+    for check in table.checks:
+        if set(check.columns) <= written:
+            filters.append(f"({check.expression}) IS NOT FALSE")
+    for column in columns:
+        for expression in column.domain_checks:
+            filters.append(f"({_VALUE.sub('v.' + quote(column.name), expression)}) IS NOT FALSE")
+    where = " AND ".join([f"NOT EXISTS (SELECT 1 FROM {table.qualified})", *filters])
+    selected = ", ".join(f"v.{quote(c.name)}" for c in columns)
+    return (
+        f"INSERT INTO {table.qualified} ({names}) SELECT {selected} FROM (VALUES "
+        f"{', '.join(rows)}) AS v(_migguard_k, {names}) WHERE {where} "
+        f"ORDER BY v._migguard_k LIMIT {ROWS} ON CONFLICT DO NOTHING"
+    ), ""
+
+
+def _written(column: Column, needed: bool) -> bool:
+    """Identity and generated columns take their value from the server; columns with a
+    default keep it, unless a foreign key or a check constraint needs a chosen value."""
+    if column.identity or column.generated:
+        return False
+    return needed or not column.has_default
+
+
+def _checks_on(table: Table, column: Column) -> list[str]:
+    found = [c.expression for c in table.checks if column.num in c.columns]
+    return found + list(column.domain_checks)
+
+
+def _parent_value(column: Column, fk: Any, tables: dict[int, Table], row: int, profile: int) -> str:
+    """A value of an existing parent row: the same parent row for every column of one
+    foreign key, a different one per generated row while the parent has that many."""
+    if values.left_null(column, row, profile):
+        return "NULL"
+    parent = tables[fk.parent]
+    index = fk.columns.index(column.num)
+    parent_column = parent.column(fk.parent_columns[index])
+    if parent_column is None:
+        return "NULL"
+    order = ", ".join(
+        quote(c.name) for c in (parent.column(n) for n in fk.parent_columns) if c is not None
+    )
+    return (
+        f"(SELECT p.{quote(parent_column.name)} FROM {parent.qualified} p ORDER BY {order} "
+        f"LIMIT 1 OFFSET {row} % (SELECT greatest(count(*), 1) FROM {parent.qualified}))"
+    )
+
+
+def _parents_first(tables: list[Table]) -> list[Table]:
+    """Foreign-key order (parents before children); a cycle keeps its tables' catalog order."""
+    present = {t.oid for t in tables}
+    ordered: list[Table] = []
+    placed: set[int] = set()
+    remaining = list(tables)
+    while remaining:
+        ready = [
+            t
+            for t in remaining
+            if all(fk.parent in placed or fk.parent == t.oid or fk.parent not in present
+                   for fk in t.foreign_keys)
+        ]  # fmt: skip
+        if not ready:
+            ready = remaining[:1]
+        for table in ready:
+            ordered.append(table)
+            placed.add(table.oid)
+        remaining = [t for t in remaining if t.oid not in placed]
+    return ordered

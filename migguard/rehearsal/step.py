@@ -1,0 +1,232 @@
+"""One revision's upgrade as a rehearsal: rows first, the upgrade under observation, rows gone.
+
+Inside the transaction the runner opened for the upgrade:
+
+1. run the upgrade with every statement observed (:mod:`.observe`), each existing table
+   getting its rows (:mod:`.rows`) right before the first statement that names it;
+2. on success, delete the rows again, so the round trip and every later step see what they
+   would have seen without a rehearsal. That is exact when the revision inserted no row into
+   those tables (the transaction's own insert counters say so); otherwise, and whenever the
+   deletes are refused, the transaction is rolled back and the upgrade runs again, plainly;
+3. on failure, roll back and run the upgrade again on the empty tables: if it then succeeds,
+   the failure was caused by the rows, which is ``upgrade-fails-with-rows``; if it fails
+   again, it is an ordinary ``upgrade-fails``, reported by the runner as always.
+
+A revision that commits part of its work itself (``autocommit_block()``) cannot be rolled
+back: its rows are deleted where that is exact, and a failure after the commit is reported as
+the runner reports any failed upgrade.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from migguard import signals
+from migguard.errors import MigguardError
+from migguard.rehearsal import catalog, observe
+
+if TYPE_CHECKING:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import Script
+
+
+@dataclass
+class Failure:
+    """The upgrade failed with rows in the tables and succeeded without them."""
+
+    error: str
+    line: int | None
+    sql: str | None
+
+
+@dataclass
+class Rehearsed:
+    """What one revision's rehearsal saw."""
+
+    revision: str
+    tables: dict[int, catalog.Table]
+    statements: list[observe.Statement] = field(default_factory=list)
+    failure: Failure | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Rehearsal:
+    """The rehearsal of one run: which revisions, the server, and what each one did."""
+
+    revisions: frozenset[str]
+    server_version: str = ""
+    rehearsed: list[Rehearsed] = field(default_factory=list)
+
+    def covers(self, revision: str) -> bool:
+        """Rehearsed once: a replay of the history after a failure runs it plainly."""
+        return revision in self.revisions and all(r.revision != revision for r in self.rehearsed)
+
+    def upgrade(self, context: MigrationContext, sc: Script, body: Callable[[], None]) -> None:
+        """Run ``body`` (the revision's upgrade) as a rehearsal, in the runner's step."""
+        connection = context.connection
+        assert connection is not None
+        if connection.dialect.name != "postgresql":
+            body()  # SQLite: no locks, no relfilenodes, nothing to observe
+            return
+        dbapi = connection.connection.dbapi_connection
+        if not self.server_version:
+            self.server_version = _server_version(dbapi)
+        memo = _memo_copy(context)
+        observer = observe.Observer(connection, sc.path, context.version_table)
+        record = Rehearsed(sc.revision, observer.tables)
+        self.rehearsed.append(record)
+        error: Exception | None = None
+        with observer:
+            try:
+                body()
+            except MigguardError:
+                raise
+            except Exception as exc:
+                signals.reraise_if_received()  # Ctrl-C cancelled the statement: stop here
+                if connection.invalidated:  # the server is gone: the runner says so
+                    raise
+                error = exc
+        record.statements = observer.statements
+        if observer.empty:
+            empty = ", ".join(
+                f"{observer.tables[oid].label} ({why})"
+                for oid, why in sorted(observer.empty.items())
+            )
+            record.notes.append(f"rehearsal of {sc.revision}: left empty: {empty}")
+        if observer.broken is not None:
+            record.notes.append(
+                f"rehearsal of {sc.revision} not conclusive, its observations are dropped: "
+                f"{observe.first_line(observer.broken)}"
+            )
+            record.statements = []
+        if error is not None:
+            self._after_failure(context, sc, body, record, observer, memo, error)
+        elif observer.broken is not None or not _deleted_rows(observer):
+            if observer.committed:
+                record.notes.append(
+                    f"rehearsal of {sc.revision}: the revision committed part of its work, and "
+                    "the generated rows could not be removed exactly: they were left"
+                )
+            else:
+                _run_again(context, body, memo)
+
+    def _after_failure(
+        self,
+        context: MigrationContext,
+        sc: Script,
+        body: Callable[[], None],
+        record: Rehearsed,
+        observer: observe.Observer,
+        memo: dict[Any, Any],
+        error: Exception,
+    ) -> None:
+        if observer.committed:  # nothing to go back to: the runner reports the failure
+            record.notes.append(
+                f"rehearsal of {sc.revision}: the upgrade failed with rows in the tables after "
+                "part of it had committed, so it could not be tried again without them"
+            )
+            record.statements = []
+            raise error
+        try:
+            _run_again(context, body, memo)
+        except BaseException:  # it fails without rows too: upgrade-fails says it, alone
+            record.statements = []
+            raise
+        failed = next((s for s in reversed(record.statements) if s.error), None)
+        if failed is not None and _collided(failed):
+            record.notes.append(
+                f"rehearsal of {sc.revision}: rows it inserts collided with the generated "
+                f"ones ({failed.error}); not reported, production data may hold other keys"
+            )
+        elif observer.broken is None:
+            record.failure = Failure(
+                error=failed.error if failed and failed.error else observe.first_line(error),
+                line=(failed.line if failed else None) or observe.line_in(error, sc.path),
+                sql=failed.sql if failed else None,
+            )
+
+
+_INSERT = re.compile(r"^\s*(INSERT|COPY)\b", re.IGNORECASE)
+_KEY_CONFLICTS = ("UniqueViolation", "ExclusionViolation", "duplicate key", "conflicting key")
+
+
+def _collided(statement: observe.Statement) -> bool:
+    """The revision's own INSERT met one of the generated rows' keys: that proves nothing
+    about the production data, whose keys are not ours."""
+    error = statement.error or ""
+    return bool(_INSERT.match(statement.sql)) and any(k in error for k in _KEY_CONFLICTS)
+
+
+def _run_again(context: MigrationContext, body: Callable[[], None], memo: dict[Any, Any]) -> None:
+    """Roll back everything the rehearsal did and run the upgrade plainly."""
+    _restart(context)
+    context.impl.memo.clear()
+    context.impl.memo.update(memo)
+    body()
+
+
+def _deleted_rows(observer: observe.Observer) -> bool:
+    """Delete the generated rows when that is exact: the revision inserted none into those
+    tables. False when they are still there (and, outside a commit, the transaction is then
+    unusable: the caller rolls it back)."""
+    last = observer.last.tables if observer.last is not None else {}
+    counts = observer.filled_counts
+    filled = [oid for oid, inserted in counts.items() if inserted]
+    if not filled:
+        return True
+    if observer.committed:  # the counters restarted with the commit: only what was seen counts
+        inserted = any(c.inserted for s in observer.statements for c in s.changes)
+    else:
+        inserted = any(oid in last and last[oid].inserted != counts[oid] for oid in filled)
+    if inserted:
+        return False
+    # children before parents (the reverse of the fill), by oid: the revision may rename
+    order = list(reversed(observer.fill_order))
+    deletes = " ".join(
+        f"EXECUTE 'DELETE FROM ' || {int(oid)}::regclass;" for oid in order if oid in last
+    )
+    cursor = observer.dbapi.cursor()
+    try:
+        if observer.committed:
+            cursor.execute("SAVEPOINT migguard_rehearsal")
+        try:
+            cursor.execute(f"DO $migguard$ BEGIN {deletes} END $migguard$")
+        except Exception:
+            if observer.committed:
+                cursor.execute("ROLLBACK TO SAVEPOINT migguard_rehearsal")
+            return False
+        if observer.committed:
+            cursor.execute("RELEASE SAVEPOINT migguard_rehearsal")
+        return True
+    finally:
+        cursor.close()
+
+
+def _restart(context: MigrationContext) -> None:
+    """Roll the step's transaction back and begin another, as the runner's step does."""
+    connection = context.connection
+    assert connection is not None
+    if context._transaction is not None and context._transaction.is_active:
+        context._transaction.rollback()
+    elif connection.in_transaction():
+        connection.rollback()
+    context._transaction = connection.begin()
+
+
+def _memo_copy(context: MigrationContext) -> dict[Any, Any]:
+    """SQLAlchemy's record of the types it created (a set mutated in place): what a second
+    run of the upgrade must start from."""
+    return {k: set(v) if isinstance(v, set) else v for k, v in context.impl.memo.items()}
+
+
+def _server_version(dbapi: Any) -> str:
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute("SELECT current_setting('server_version')")
+        return str(cursor.fetchone()[0]).split()[0]
+    finally:
+        cursor.close()

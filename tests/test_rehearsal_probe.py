@@ -1,0 +1,104 @@
+"""What the probe reads around one statement, on a real PostgreSQL, on a table with rows.
+
+These are the signals the rehearsal rules stand on; each is PostgreSQL's own behaviour on the
+server the tests run against (the facts that differ between versions are asserted only where
+every supported version agrees)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+from migguard.rehearsal import probe
+
+
+@pytest.fixture
+def connection(pg_server) -> Iterator[sa.Connection]:
+    engine = sa.create_engine(pg_server.create_database(), poolclass=NullPool)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (id int PRIMARY KEY, a int, s text)")
+        conn.exec_driver_sql("INSERT INTO t SELECT g, g, g::text FROM generate_series(1, 50) g")
+        conn.commit()
+        yield conn
+        conn.rollback()
+    engine.dispose()
+
+
+def _change(conn: sa.Connection, statement: str) -> probe.Change:
+    """The probe's difference around ``statement``, inside one transaction."""
+    dbapi = conn.connection.dbapi_connection
+    oid = conn.exec_driver_sql("SELECT 't'::regclass::oid").scalar_one()
+    before = probe.read(dbapi.cursor(), [oid])
+    conn.exec_driver_sql(statement)
+    after = probe.read(dbapi.cursor(), [oid])
+    (change,) = probe.changes(before, after)
+    return change
+
+
+def test_set_not_null_scans_without_rewriting(connection) -> None:
+    change = _change(connection, "ALTER TABLE t ALTER COLUMN a SET NOT NULL")
+    assert change.scans >= 1 and change.rows_read >= 50
+    assert not change.rewritten
+    assert change.not_null_columns == ("a",)
+    assert change.strongest == "AccessExclusiveLock"
+    assert probe.blocks(change.strongest) == "blocks reads and writes"
+
+
+def test_constant_default_neither_scans_nor_rewrites(connection) -> None:
+    change = _change(connection, "ALTER TABLE t ADD COLUMN b int DEFAULT 5")
+    assert change.scans == 0
+    assert not change.rewritten
+    assert change.not_null_columns == ()
+
+
+def test_volatile_default_rewrites(connection) -> None:
+    change = _change(connection, "ALTER TABLE t ADD COLUMN c timestamptz DEFAULT clock_timestamp()")
+    assert change.rewritten
+
+
+def test_type_change_to_bigint_rewrites_and_rebuilt_indexes_are_not_new(connection) -> None:
+    change = _change(connection, "ALTER TABLE t ALTER COLUMN id TYPE bigint")
+    assert change.rewritten
+    assert change.new_indexes == ()  # t_pkey is rebuilt under its own name
+    assert change.checked_constraints == ()
+
+
+def test_create_index_scans_under_a_share_lock(connection) -> None:
+    change = _change(connection, "CREATE INDEX ix_t_a ON t (a)")
+    assert change.scans >= 1
+    assert "ShareLock" in change.taken
+    assert change.new_indexes == ("ix_t_a",)
+    assert probe.blocks(change.strongest) == "blocks writes"
+
+
+def test_check_not_valid_does_not_scan_and_validates_nothing(connection) -> None:
+    change = _change(connection, "ALTER TABLE t ADD CONSTRAINT ck_t_a CHECK (a > 0) NOT VALID")
+    assert change.scans == 0
+    assert change.checked_constraints == ()
+
+
+def test_check_constraint_scans_and_is_validated(connection) -> None:
+    change = _change(connection, "ALTER TABLE t ADD CONSTRAINT ck_t_a CHECK (a > 0)")
+    assert change.scans >= 1
+    assert [(k.type, k.name) for k in change.checked_constraints] == [("c", "ck_t_a")]
+
+
+def test_lock_timeout_of_the_project_excludes_the_database_setting(connection) -> None:
+    dbapi = connection.connection.dbapi_connection
+    name = connection.exec_driver_sql("SELECT current_database()").scalar_one()
+    connection.exec_driver_sql(f'ALTER DATABASE "{name}" SET lock_timeout = 10000')
+    connection.commit()
+    connection.exec_driver_sql("SET lock_timeout = DEFAULT")
+    connection.exec_driver_sql("RESET lock_timeout")
+    # a new session picks up the database setting: migguard's own, not the project's
+    fresh = sa.create_engine(connection.engine.url, poolclass=NullPool)
+    with fresh.connect() as other:
+        raw = other.connection.dbapi_connection
+        assert probe.read(raw.cursor(), []).project_lock_timeout() == "0"
+        other.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
+        assert probe.read(raw.cursor(), []).project_lock_timeout() == "5s"
+    fresh.dispose()
+    assert probe.read(dbapi.cursor(), []).lock_timeout in ("0", "10s")
