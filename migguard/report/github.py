@@ -60,19 +60,7 @@ def render(report: Report, *, color: bool = False) -> str:
     paths = [finding_path(report, finding, repository) for finding in report.findings]
     lines = [annotation(f, path) for f, path in zip(report.findings, paths, strict=True)]
     lines.extend(workflow_command("notice", note, {"title": "migguard"}) for note in report.notes)
-    summary_file = os.environ.get(STEP_SUMMARY_VARIABLE)
-    if summary_file:
-        try:
-            with open(summary_file, "a", encoding="utf-8") as handle:
-                handle.write(step_summary(report, paths, repository))
-        except OSError as exc:
-            lines.append(
-                workflow_command(
-                    "notice",
-                    f"could not append to ${STEP_SUMMARY_VARIABLE}: {exc}",
-                    {"title": "migguard"},
-                )
-            )
+    lines.extend(_append_to_step_summary(step_summary(report, paths, repository)))
     lines.append(plain_summary(report, False))
     return "\n".join(lines)
 
@@ -88,7 +76,29 @@ def render_failure(failure: Failure) -> str:
         if failure.line:
             properties["line"] = str(failure.line)
     properties["title"] = "migguard could not check the project"
-    return workflow_command("error", failure.message, properties)
+    where = properties.get("file", "")
+    if where and failure.line:
+        where += f":{failure.line}"
+    summary = "## migguard could not check the project\n\n" + (
+        f"{_code_cell(where)}: " if where else ""
+    )
+    lines = [workflow_command("error", failure.message, properties)]
+    lines.extend(_append_to_step_summary(f"{summary}{_text_cell(failure.message)}\n\n"))
+    return "\n".join(lines)
+
+
+def _append_to_step_summary(markdown: str) -> list[str]:
+    """Add to the job's summary page when the runner gives one; a notice when it cannot."""
+    summary_file = os.environ.get(STEP_SUMMARY_VARIABLE)
+    if not summary_file:
+        return []
+    try:
+        with open(summary_file, "a", encoding="utf-8") as handle:
+            handle.write(markdown)
+    except OSError as exc:
+        message = f"could not append to ${STEP_SUMMARY_VARIABLE}: {exc}"
+        return [workflow_command("notice", message, {"title": "migguard"})]
+    return []
 
 
 def step_summary(report: Report, paths: list[str | None], repository: Path) -> str:

@@ -182,6 +182,10 @@ def test_project_that_cannot_be_checked_exits_2_with_the_reason(tmp_path: Path) 
     }
     [invocation] = json.loads(sarif.read_text())["runs"][0]["invocations"]
     assert invocation["executionSuccessful"] is False
+    assert run.summary == (
+        "## migguard could not check the project\n\n"
+        f"`tests/fixtures/noisy_output/migrations/env.py:22`: {reason}\n\n"
+    )
 
 
 def test_unbalanced_quote_in_args_is_one_line_and_exit_2(tmp_path: Path) -> None:
