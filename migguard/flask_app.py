@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +35,22 @@ def wants_app_context(env_py: Path) -> bool:
     except OSError:
         return False
     return "current_app" in source and "flask" in source
+
+
+def queried_database_while_loading(exc: BaseException) -> bool:
+    """Whether the app's factory failed on a query while migguard loaded it: factories that
+    migrate at start-up often read their own tables right after (a settings row, a version
+    stamp). migguard switches that start-up migration off and loads the app before the
+    stairway, on the empty throwaway database, so the table is not there; the user needs to
+    hear that, not a bare "relation does not exist" blamed on env.py."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError):
+        return False
+    return any(
+        frame.f_code.co_name == "load_app" and frame.f_globals.get("__name__") == "flask.cli"
+        for frame, _ in traceback.walk_tb(exc.__traceback__)
+    )
 
 
 def import_path(root: Path, configured: str | None) -> str | None:

@@ -839,6 +839,8 @@ def _revision_import_error(exc: BaseException, project: Project) -> MigguardErro
 
 
 def _env_error(exc: BaseException, project: Project, guard: Guard | None = None) -> MigguardError:
+    from migguard import flask_app
+
     env_path = os.path.realpath(project.env_py)
     where_path, where_line = project.relpath(project.env_py), None
     for frame, lineno in traceback.walk_tb(exc.__traceback__):
@@ -865,6 +867,13 @@ def _env_error(exc: BaseException, project: Project, guard: Guard | None = None)
         message = (
             f"env.py could not connect ({_describe(exc)}); it is not using migguard's "
             f"throwaway database. {guard.hint()}"
+        )
+    elif flask_app.queried_database_while_loading(exc):
+        message = (
+            f"the Flask app queried its database while it loaded ({_describe(exc)}): migguard "
+            "loads the app on the empty throwaway database with its start-up migrations "
+            "switched off; set flask-app in [tool.migguard] to a factory that does not query "
+            "the database"
         )
     else:
         message = f"env.py raised {_describe(exc)}"

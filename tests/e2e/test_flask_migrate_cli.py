@@ -126,3 +126,35 @@ def test_settings_the_app_needs_are_named_and_its_output_stays_off_stdout(
         "env.py's settings need SECRET_KEY, MAIL_SERVER, which are not set"
     ), error
     assert " * Loaded module config" in result.stderr
+
+
+READS_SETTINGS = FIXTURES / "flask_factory_reads_settings_on_create"
+
+
+def test_factory_reading_its_tables_after_migrating_is_told_why_they_are_missing() -> None:
+    """CTFd's shape: the factory runs upgrade() and then reads a settings row. migguard switches
+    the start-up upgrade off, so the read fails on the empty database; the one line says so
+    instead of blaming env.py for a missing relation."""
+    result = run_cli("check", "--format", "json", "--db", "local", str(READS_SETTINGS))
+    assert result.code == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    error = result.json["error"]
+    assert error["path"] == "app/__init__.py" and error["line"] == 29, error
+    assert error["message"].startswith(
+        'the Flask app queried its database while it loaded (UndefinedTable: relation "settings"'
+    ), error
+    assert "flask-app in [tool.migguard]" in error["message"]
+    assert not error["message"].startswith("env.py")
+
+
+def test_factory_that_leaves_the_database_alone_checks_the_same_project(tmp_path: Path) -> None:
+    """The remedy the error names: a factory for tooling, given as flask-app."""
+    project = tmp_path / "tickets"
+    shutil.copytree(READS_SETTINGS, project, ignore=shutil.ignore_patterns("__pycache__"))
+    (project / "pyproject.toml").write_text(
+        '[tool.migguard]\nflask-app = "serve_nothing:create_app()"\n'
+    )
+    result = run_cli("check", "--format", "json", "--db", "local", str(project))
+    assert result.code == 0, result.stdout + result.stderr
+    assert result.json["findings"] == []
+    assert result.json["summary"]["checked"] == 2
