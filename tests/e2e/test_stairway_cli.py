@@ -69,3 +69,17 @@ def test_constraint_renamed_by_a_late_naming_convention_names_the_cause() -> Non
     summary = result.json["summary"]
     assert summary["skipped"] == 1
     assert summary["skipped_reason"].startswith("stopped at 0002_sku_per_vendor")
+
+
+def test_upgrade_that_fails_only_after_earlier_round_trips_is_not_a_finding() -> None:
+    """0002's downgrade takes a session-level advisory lock, which outlives its rolled-back
+    round trip; 0003 waits for that lock on a connection of its own and times out. A plain
+    replay of the history applies 0003, so the stairway goes on from the replayed database
+    and says why in a note."""
+    result = _check("session_lock_outlives_round_trip")
+    assert result.code == 0, result.stdout + result.stderr
+    assert result.findings() == []
+    (note,) = [n for n in result.json["notes"] if n.startswith("revision 0003_lock:")]
+    assert "applies on a plain replay" in note
+    summary = result.json["summary"]
+    assert (summary["checked"], summary["skipped"]) == (3, 0)
