@@ -316,8 +316,6 @@ def _covered_by_drift(difference: Difference, covered: dict[str, set[str]]) -> b
 
 
 def _rename_sentences(upgrade_ops: Any) -> list[str]:
-    try:
-        from migguard.checks.rename import drift_renames
-    except ImportError:  # pragma: no cover - rename rules not installed
-        return []
+    from migguard.checks.rename import drift_renames
+
     return drift_renames(upgrade_ops)
