@@ -10,6 +10,8 @@ not look at: check constraints, enum labels, index expressions and predicates, s
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import textwrap
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
@@ -194,8 +196,9 @@ def check_schema_mismatch(
     covered = _drift_subjects(result.drift_ops)
     head = result.revisions[-1] if result.revisions else None
     findings: list[Finding] = []
-    for difference in differences:
-        if _covered_by_drift(difference, covered):
+    for found in differences:
+        difference = _without_backfill_defaults(found, result.target_metadata)
+        if difference is None or _covered_by_drift(difference, covered):
             continue
         if difference.table:
             path, line = _model_location(project, difference.table, result, head)
@@ -215,6 +218,62 @@ def check_schema_mismatch(
             )
         )
     return findings
+
+
+def _without_backfill_defaults(difference: Difference, metadata: Any) -> Difference | None:
+    """The difference minus server defaults only the migrations have where the model gives the
+    same value as a Python-side ``default``: ``add_column(..., nullable=False,
+    server_default="0")`` is how a NOT NULL column is added to a table that has rows, and the
+    model's ``default=0`` fills it for every insert the application makes. The create_all
+    schema is the stricter one there, so tests built on it pass nothing production would
+    refuse; None when nothing else differs."""
+    if difference.kind != "column" or difference.status != "changed" or not difference.table:
+        return difference
+    column = _model_column(metadata, difference.table, difference.name.split(".")[-1])
+    if column is None:
+        return difference
+    kept = tuple(
+        change
+        for change in difference.changes
+        if not (
+            change[0] == "server default"
+            and change[2] == "none"
+            and _same_value(change[1], getattr(column.default, "arg", None))
+        )
+    )
+    if kept == difference.changes:
+        return difference
+    if not kept:
+        return None
+    detail = "; ".join(f"{attribute} {old} -> {new}" for attribute, old, new in kept)
+    return dataclasses.replace(difference, changes=kept, detail=detail)
+
+
+def _model_column(metadata: Any, table: str, column: str) -> Any:
+    for one in metadata if isinstance(metadata, list | tuple) else [metadata]:
+        found = getattr(one, "tables", {}).get(table)
+        if found is not None and column in found.c:
+            return found.c[column]
+    return None
+
+
+_CAST = re.compile(r"::[\w\s\".\[\]]+$")
+
+
+def _same_value(server_default: str, value: Any) -> bool:
+    """Whether PostgreSQL's text of a server default (``0``, ``false``,
+    ``'standard'::character varying``) is the literal of a scalar Python default."""
+    text = _CAST.sub("", server_default.strip()).strip()
+    if isinstance(value, bool):
+        return text.lower() == ("true" if value else "false")
+    if isinstance(value, int | float):
+        try:
+            return float(text.strip("()")) == value
+        except ValueError:
+            return False
+    if isinstance(value, str):
+        return text == "'" + value.replace("'", "''") + "'"
+    return False
 
 
 def _rename_hint(difference: Difference) -> str | None:
