@@ -19,96 +19,98 @@ collect_ignore = ["fixtures"]
 # (example_app's) come from migguard's ``provide_for_tests()``.
 _POSTGRES_FIXTURES = frozenset({"pg_server", "throwaway", "database"})
 
-# Tests that start PostgreSQL without those fixtures: the CLI (or a pytest run with migguard's
-# plugin) checking a project on a database in a subprocess. Node ids without parameters mean
-# every parameter. Derived by running the whole suite with each initdb/postgres start logged
-# against PYTEST_CURRENT_TEST; a new test that checks a project on a database belongs here
-# (or uses a fixture above), or `pytest -m "not postgres"` stops being the fast loop.
-_STARTS_POSTGRES_THROUGH_A_SUBPROCESS = frozenset(
+# tests/e2e/ runs the CLI on projects, most of them on a database it starts: every test there
+# is marked unless it is listed below as never starting one (static mode, usage errors, exit 2
+# before any server). A new end-to-end test is therefore marked until someone lists it, so
+# `pytest -m "not postgres"` never starts PostgreSQL. The lists were derived by running the
+# whole suite with each initdb/postgres start logged against PYTEST_CURRENT_TEST.
+_E2E_MODULES_WITHOUT_POSTGRES = frozenset(
+    {
+        "tests/e2e/test_init_cli.py",
+        "tests/e2e/test_naming_precision_cli.py",
+        "tests/e2e/test_rule_ids_cli.py",
+        "tests/e2e/test_start_clean_cli.py",
+        "tests/e2e/test_static_rules_cli.py",
+    }
+)
+# Node ids; without parameters: every parameter.
+_E2E_TESTS_WITHOUT_POSTGRES = frozenset(
+    {
+        "tests/e2e/test_action.py::test_action_steps_set_up_python_then_call_the_script",
+        "tests/e2e/test_action.py::test_action_yml_declares_the_inputs_and_outputs",
+        "tests/e2e/test_action.py::test_unbalanced_quote_in_args_is_one_line_and_exit_2",
+        "tests/e2e/test_bad_input_cli.py::test_missing_alembic_ini",
+        "tests/e2e/test_bad_input_cli.py::test_missing_directory",
+        "tests/e2e/test_bad_input_cli.py::test_revision_with_syntax_error_names_file_and_line",
+        "tests/e2e/test_bad_input_cli.py::test_unknown_config_key_is_an_error",
+        "tests/e2e/test_bad_input_cli.py::test_unreachable_database_url_names_the_server",
+        "tests/e2e/test_broken_corpus_cli.py::"
+        "test_broken_project_in_static_mode_never_shows_a_traceback",
+        "tests/e2e/test_broken_corpus_cli.py::"
+        "test_broken_project_is_explained[down_revision_nowhere]",
+        "tests/e2e/test_broken_corpus_cli.py::"
+        "test_broken_project_is_explained[duplicate_revision_id]",
+        "tests/e2e/test_broken_corpus_cli.py::test_broken_project_is_explained[ini_not_an_ini]",
+        "tests/e2e/test_broken_corpus_cli.py::"
+        "test_broken_project_is_explained[ini_without_script_location]",
+        "tests/e2e/test_broken_corpus_cli.py::test_broken_project_is_explained[no_alembic_ini]",
+        "tests/e2e/test_broken_corpus_cli.py::test_broken_project_is_explained[no_env_py]",
+        "tests/e2e/test_broken_corpus_cli.py::test_broken_project_is_explained[pyproject_not_toml]",
+        "tests/e2e/test_broken_corpus_cli.py::test_broken_project_is_explained[revision_cycle]",
+        "tests/e2e/test_broken_corpus_cli.py::test_broken_project_is_explained[revision_not_utf8]",
+        "tests/e2e/test_broken_corpus_cli.py::"
+        "test_broken_project_is_explained[revision_syntax_error]",
+        "tests/e2e/test_broken_corpus_cli.py::"
+        "test_broken_project_is_explained[script_location_missing]",
+        "tests/e2e/test_broken_corpus_cli.py::test_the_corpus_is_complete",
+        "tests/e2e/test_database_rules_cli.py::test_static_mode_starts_no_database",
+        "tests/e2e/test_flask_migrate_cli.py::test_static_mode_reads_the_models_through_the_app",
+        "tests/e2e/test_history_start_cli.py::test_bootstrap_settings_that_cannot_work_are_exit_2",
+        "tests/e2e/test_history_start_cli.py::"
+        "test_ini_without_an_alembic_section_lists_its_sections",
+        "tests/e2e/test_history_start_cli.py::"
+        "test_recursive_version_locations_reads_subdirectories",
+        "tests/e2e/test_precommit.py::test_hooks_file_declares_the_static_and_the_full_hook",
+        "tests/e2e/test_precommit.py::test_static_hook_fails_a_commit_with_a_data_losing_rename",
+        "tests/e2e/test_precommit.py::test_static_hook_passes_a_clean_project",
+        "tests/e2e/test_project_discovery_cli.py::"
+        "test_several_projects_below_the_root_are_a_one_line_error",
+        "tests/e2e/test_project_discovery_cli.py::"
+        "test_text_paths_are_relative_to_the_working_directory",
+        "tests/e2e/test_project_discovery_cli.py::"
+        "test_the_one_project_below_the_repository_root_is_found",
+        "tests/e2e/test_providers_cli.py::test_docker_provider_matches_a_postgres_version",
+        "tests/e2e/test_providers_cli.py::test_docker_without_engine_is_a_clear_error",
+        "tests/e2e/test_providers_cli.py::test_sqlite_project_is_checked_on_a_temporary_file",
+        "tests/e2e/test_rename_precision_cli.py::"
+        "test_static_reading_reports_only_the_real_rename_as_an_error",
+        "tests/e2e/test_since_cli.py::"
+        "test_since_limits_per_revision_rules_to_new_files_even_uncommitted",
+        "tests/e2e/test_since_cli.py::test_since_outside_a_git_repository_is_one_line_and_exit_2",
+        "tests/e2e/test_since_cli.py::test_since_unknown_ref_is_one_line_and_exit_2",
+        "tests/e2e/test_static_rules_cli_2.py::test_a_bootstrap_script_that_stamps_head_passes",
+        "tests/e2e/test_static_rules_cli_2.py::"
+        "test_a_hand_written_index_name_is_a_warning_in_models_and_revision",
+        "tests/e2e/test_static_rules_cli_2.py::test_a_missing_baseline_file_is_a_usage_error",
+        "tests/e2e/test_static_rules_cli_2.py::"
+        "test_a_project_naming_convention_replaces_the_default",
+        "tests/e2e/test_static_rules_cli_2.py::"
+        "test_create_all_in_a_fastapi_lifespan_fails_the_check",
+        "tests/e2e/test_static_rules_cli_2.py::"
+        "test_suppressed_findings_are_dropped_and_unknown_rule_ids_are_reported",
+        "tests/e2e/test_static_rules_cli_2.py::"
+        "test_test_fixtures_and_excluded_scripts_may_call_create_all",
+        "tests/e2e/test_static_rules_cli_2.py::"
+        "test_unnamed_unique_constraints_are_warnings_in_models_and_revisions",
+        "tests/e2e/test_supported_versions_cli.py::"
+        "test_pyproject_configuration_on_alembic_before_1_16_is_one_line_error",
+    }
+)
+# Outside tests/e2e/: tests that start PostgreSQL through a subprocess (the CLI, a benchmark, a
+# pytest run with migguard's plugin) rather than through the fixtures above.
+_STARTS_POSTGRES_OUTSIDE_E2E = frozenset(
     {
         "example_app/tests/test_api.py::test_health_db",
-        "tests/e2e/test_abandoned_databases_cli.py::"
-        "test_sweep_drops_only_what_it_can_prove_abandoned",
-        "tests/e2e/test_action.py::test_failing_upgrade_is_annotated_summarised_and_fails_the_step",
-        "tests/e2e/test_action.py::test_quoted_args_reach_the_cli",
-        "tests/e2e/test_bad_input_cli.py::test_env_py_that_fails_to_import_names_the_file",
-        "tests/e2e/test_bad_input_cli.py::test_traceback_only_with_verbose",
-        "tests/e2e/test_broken_corpus_cli.py::test_a_five_megabyte_revision_is_checked",
-        *(
-            f"tests/e2e/test_broken_corpus_cli.py::test_broken_project_is_explained[{case}]"
-            for case in (
-                "empty_versions_dir",
-                "env_py_never_runs_migrations",
-                "env_py_not_utf8",
-                "env_py_raises",
-                "env_py_without_target_metadata",
-                "no_versions_dir",
-                "revision_imports_missing_module",
-                "revision_without_upgrade",
-            )
-        ),
-        "tests/e2e/test_cleanup_cli.py::test_ctrl_c_during_a_long_statement_stops_the_private_cluster",
-        "tests/e2e/test_cleanup_cli.py::test_killed_run_leaves_a_cluster_the_next_run_removes",
-        "tests/e2e/test_cleanup_cli.py::test_runs_that_pass_or_fail_leave_nothing_behind",
-        "tests/e2e/test_concurrency_cli.py::"
-        "test_a_port_another_cluster_took_first_is_not_mistaken_for_ours",
-        "tests/e2e/test_concurrency_cli.py::"
-        "test_two_simultaneous_runs_both_report_their_own_findings",
-        "tests/e2e/test_database_rules_cli.py::"
-        "test_async_env_py_runs_through_asyncpg_and_is_checked_the_same",
-        "tests/e2e/test_database_rules_cli.py::test_broken_sql_in_upgrade_is_reported_with_its_line",
-        "tests/e2e/test_database_rules_cli.py::test_clean_project_has_no_findings",
-        "tests/e2e/test_database_rules_cli.py::"
-        "test_constraints_and_enum_labels_autogenerate_misses_are_schema_mismatch",
-        "tests/e2e/test_database_rules_cli.py::"
-        "test_downgrade_that_forgets_a_column_is_caught_even_when_downgrade_base_hides_it",
-        "tests/e2e/test_database_rules_cli.py::test_downgrade_that_raises_is_reported",
-        "tests/e2e/test_database_rules_cli.py::"
-        "test_drop_and_add_generated_in_a_loop_are_caught_from_the_recorded_operations",
-        "tests/e2e/test_database_rules_cli.py::test_example_app_is_clean_on_local_binaries",
-        "tests/e2e/test_database_rules_cli.py::test_example_app_is_clean_on_the_embedded_default",
-        "tests/e2e/test_database_rules_cli.py::"
-        "test_failed_round_trip_that_committed_part_of_its_work_stops_the_stairway",
-        "tests/e2e/test_database_rules_cli.py::test_model_column_without_migration_is_drift",
-        "tests/e2e/test_database_rules_cli.py::"
-        "test_renamed_model_column_shows_up_in_drift_as_a_probable_rename",
-        "tests/e2e/test_database_rules_cli.py::test_text_output_shows_the_line_and_a_summary",
-        "tests/e2e/test_faults_cli.py::test_a_failing_revision_is_reported_and_nothing_is_left",
-        "tests/e2e/test_faults_cli.py::test_an_alarm_during_cleanup_arrives_once_the_server_is_gone",
-        "tests/e2e/test_faults_cli.py::test_losing_the_server_stops_with_one_line_and_nothing_is_left",
-        "tests/e2e/test_faults_cli.py::test_private_tmpdir_is_what_the_leftover_checks_watch",
-        "tests/e2e/test_flask_migrate_cli.py::test_app_with_a_hard_coded_uri_is_refused",
-        "tests/e2e/test_flask_migrate_cli.py::test_database_url_pointing_at_production_is_redirected",
-        "tests/e2e/test_flask_migrate_cli.py::"
-        "test_flask_migrate_project_is_round_tripped_inside_its_app_context",
-        "tests/e2e/test_flask_migrate_cli.py::"
-        "test_model_column_without_migration_is_drift_at_the_model_class",
-        "tests/e2e/test_flask_migrate_cli.py::test_no_flask_app_to_load_is_a_one_line_error",
-        "tests/e2e/test_flask_migrate_cli.py::"
-        "test_the_migrations_directory_itself_finds_the_app_one_level_up",
-        "tests/e2e/test_project_discovery_cli.py::"
-        "test_settings_fields_nobody_set_are_named_in_one_line",
-        "tests/e2e/test_project_discovery_cli.py::test_the_found_project_reads_its_own_pyproject",
-        "tests/e2e/test_providers_cli.py::"
-        "test_a_named_provider_without_the_extension_is_exit_2_naming_it",
-        "tests/e2e/test_providers_cli.py::"
-        "test_auto_passes_over_a_server_without_an_extension_the_migrations_create",
-        "tests/e2e/test_providers_cli.py::test_embedded_provider_runs_as_root_or_user",
-        "tests/e2e/test_safety_adversarial.py::"
-        "test_online_mode_of_the_same_project_checks_the_throwaway_database",
-        "tests/e2e/test_safety_adversarial.py::test_production_database_is_never_changed",
-        "tests/e2e/test_safety_adversarial.py::"
-        "test_the_suggested_mapping_makes_a_refused_project_checkable",
-        "tests/e2e/test_since_cli.py::"
-        "test_since_branch_round_trips_only_the_revisions_the_branch_adds",
-        "tests/e2e/test_since_cli.py::test_since_revision_id_round_trips_its_descendants",
-        "tests/e2e/test_static_rules_cli_2.py::test_a_baseline_accepts_todays_findings",
-        "tests/e2e/test_supported_versions_cli.py::"
-        "test_async_template_project_on_asyncpg_is_round_tripped_clean",
-        "tests/e2e/test_supported_versions_cli.py::"
-        "test_factory_that_migrates_on_creation_behind_a_gevent_wsgi_is_checked_and_migrates_nothing",
-        "tests/e2e/test_supported_versions_cli.py::"
-        "test_generic_template_downgrade_that_leaves_its_enum_type_is_caught",
         "tests/test_benchmark_generator.py::test_benchmark_runs_to_completion_and_prints_its_table",
         "tests/test_benchmark_generator.py::test_generated_project_of_five_revisions_is_clean",
         "tests/test_progress.py::test_engine_reports_each_revision_once_with_its_position",
@@ -122,16 +124,20 @@ _STARTS_POSTGRES_THROUGH_A_SUBPROCESS = frozenset(
 )
 
 
+def _starts_postgres(item: pytest.Item) -> bool:
+    if set(getattr(item, "fixturenames", ())) & _POSTGRES_FIXTURES:
+        return True
+    ids = {item.nodeid, item.nodeid.split("[", 1)[0]}
+    module = item.nodeid.split("::", 1)[0]
+    if module.startswith("tests/e2e/"):
+        return module not in _E2E_MODULES_WITHOUT_POSTGRES and not ids & _E2E_TESTS_WITHOUT_POSTGRES
+    return bool(ids & _STARTS_POSTGRES_OUTSIDE_E2E)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark every test that starts PostgreSQL ``postgres``: the fast loop deselects them."""
     for item in items:
-        fixtures = set(getattr(item, "fixturenames", ()))
-        function_id = item.nodeid.split("[", 1)[0]
-        if (
-            fixtures & _POSTGRES_FIXTURES
-            or item.nodeid in _STARTS_POSTGRES_THROUGH_A_SUBPROCESS
-            or function_id in _STARTS_POSTGRES_THROUGH_A_SUBPROCESS
-        ):
+        if _starts_postgres(item):
             item.add_marker(pytest.mark.postgres)
 
 
