@@ -143,6 +143,7 @@ def insert_statement(table: Table, tables: dict[int, Table]) -> tuple[str | None
             cells = [str(len(rows))]
             for column in columns:
                 fk = parents.get(column.num)
+                cell: str | None
                 if fk is not None and fk.parent in tables:
                     cell = _parent_value(column, fk, tables, row, profile)
                 else:

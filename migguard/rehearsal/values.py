@@ -19,6 +19,7 @@ must not fail here and be reported as an error the project would never meet.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from migguard.rehearsal.catalog import Column, literal
 
@@ -114,7 +115,7 @@ def _numbers(checks: list[str]) -> list[float]:
     return found
 
 
-_SIMPLE = {
+_SIMPLE: dict[str, Callable[[int], str]] = {
     "bool": lambda n: "true" if n % 2 else "false",
     "uuid": lambda n: f"00000000-0000-4000-8000-{n:012d}",
     "date": lambda n: f"2024-01-{n:02d}",
