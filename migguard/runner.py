@@ -587,6 +587,8 @@ class _Stairway:
         assert connection is not None
         if not connection.invalidated:
             connection.invalidate()
+        if connection.in_transaction():  # a step that committed through it began another
+            rollback(connection)  # SQLAlchemy reconnects only once that one has ended
         connection.execute(text("SELECT 1"))
         rollback(connection)
         self.context.impl.memo.clear()

@@ -49,6 +49,23 @@ def test_downgrade_that_raises_is_reported() -> None:
     assert "ix_author_email" in finding["message"]
 
 
+def test_downgrade_failing_after_an_orm_session_backfill_is_reported_not_an_internal_error() -> (
+    None
+):
+    """Found on mealie: the upgrade fills a column through ``orm.Session(bind=op.get_bind())``
+    and commits it (psycopg 3), the downgrade is autogenerate's ``drop_constraint(None, ...)``.
+    Confirming the failure replays the revision in sessions of its own; the session's commit
+    left a transaction on the connection, which must end before it reconnects."""
+    result = _check("downgrade_fails_after_session_backfill")
+    assert result.code == 1, result.stdout + result.stderr
+    assert "internal error" not in result.stderr
+    (finding,) = result.findings("downgrade-fails")
+    assert finding["path"] == "migrations/versions/0002_list_owner.py"
+    assert finding["line"] == 31
+    assert "it has no name" in finding["message"]
+    assert result.json["summary"]["checked"] == 2
+
+
 def test_round_trip_that_committed_part_of_its_work_is_replayed_and_the_rest_checked() -> None:
     """The downgrade drops an index in an autocommit block, then fails: rolling back cannot
     bring the index back, so the history up to 0002 is replayed on a fresh database and 0003
