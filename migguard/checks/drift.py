@@ -11,6 +11,7 @@ not look at: check constraints, enum labels, index expressions and predicates, s
 from __future__ import annotations
 
 import dataclasses
+import enum
 import re
 import textwrap
 from collections import defaultdict
@@ -262,7 +263,10 @@ _CAST = re.compile(r"::[\w\s\".\[\]]+$")
 
 def _same_value(server_default: str, value: Any) -> bool:
     """Whether PostgreSQL's text of a server default (``0``, ``false``,
-    ``'standard'::character varying``) is the literal of a scalar Python default."""
+    ``'standard'::character varying``) is the literal of a scalar Python default (an enum
+    member's name or value)."""
+    if isinstance(value, enum.Enum):  # SQLAlchemy's Enum stores the name, values_callable the value
+        return _same_value(server_default, value.name) or _same_value(server_default, value.value)
     text = _CAST.sub("", server_default.strip()).strip()
     if isinstance(value, bool):
         return text.lower() == ("true" if value else "false")

@@ -107,12 +107,13 @@ def test_constraints_and_enum_labels_autogenerate_misses_are_schema_mismatch() -
 def test_backfill_server_default_the_model_repeats_as_python_default_is_no_mismatch() -> None:
     """``add_column(..., nullable=False, server_default="0")`` with ``default=0`` on the model
     (found on CTFd): the create_all schema only lacks a default the application always
-    supplies. A model default that is not the database's still is a mismatch."""
+    supplies (an enum member too). A model default that is not the database's still is a
+    mismatch."""
     result = _check("backfill_server_default")
     assert result.code == 1, result.stdout + result.stderr
     (finding,) = result.findings("schema-mismatch")
     assert finding["message"] == "column tickets.priority server default: migrations 5, models none"
-    assert finding["path"] == "models.py" and finding["line"] == 18
+    assert finding["path"] == "models.py" and finding["line"] == 25
     assert finding["revision"] == "0002_ticket_triage"
     assert result.json["summary"]["errors"] == 1
 
