@@ -52,6 +52,21 @@ def test_revision_that_inspects_through_a_second_connection_is_not_a_finding() -
     assert result.json["summary"]["checked"] == 3
 
 
+def test_reupgrade_that_differs_from_the_first_upgrade_is_named_in_a_note() -> None:
+    """0001 skips its whole upgrade when a second connection sees the table, so upgrading
+    again inside the round trip (where the downgrade is not committed) creates nothing. The
+    re-upgrade is compared with the first upgrade: a note says so and why; no finding, since
+    `alembic upgrade`/`downgrade`/`upgrade` run one by one applies it cleanly."""
+    result = _check("second_connection_skips_silently")
+    assert result.code == 0, result.stdout + result.stderr
+    assert result.findings() == []
+    (note,) = [n for n in result.json["notes"] if n.startswith("revision 0001_tags:")]
+    assert "upgrading again after its downgrade gave another schema" in note
+    assert "table tags lost" in note
+    assert "opens another connection" in note
+    assert result.json["summary"]["checked"] == 1
+
+
 def test_constraint_renamed_by_a_late_naming_convention_names_the_cause() -> None:
     """0001 left the SKU constraint unnamed (production: products_sku_key); the convention
     added later names it uq_products_sku on a fresh database, so 0002's drop fails there."""
