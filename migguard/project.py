@@ -151,7 +151,18 @@ class Project:
 
 
 def _has_tool_alembic(toml_path: Path) -> bool:
-    return "[tool.alembic]" in toml_path.read_text(encoding="utf-8", errors="replace")
+    """Whether the file has a ``[tool.alembic]`` table (parsed: a comment or a string naming
+    it is not one, which matters now that discovery reads the pyproject.toml files above)."""
+    try:
+        text = toml_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:  # the header on a line of its own: Alembic says what is wrong
+        return any(line.strip() == "[tool.alembic]" for line in text.splitlines())
+    tool = data.get("tool")
+    return isinstance(tool, dict) and isinstance(tool.get("alembic"), dict)
 
 
 def find_config(path: Path, config_file: Path | None = None) -> Path:

@@ -73,3 +73,21 @@ def test_dotenv_never_overrides_variables_already_set(tmp_path: Path, monkeypatc
     assert os.environ["MIGGUARD_TEST_A"] == "from-shell"
     assert os.environ["MIGGUARD_TEST_B"] == "from-file"
     monkeypatch.delenv("MIGGUARD_TEST_B")
+
+
+def test_a_pyproject_naming_tool_alembic_in_a_comment_is_not_an_alembic_config(
+    tmp_path: Path,
+) -> None:
+    """Discovery reads the pyproject.toml files above the working directory: only a real
+    ``[tool.alembic]`` table makes one the project's configuration."""
+    from migguard.project import _has_tool_alembic
+
+    commented = tmp_path / "commented.toml"
+    commented.write_text('# tests write [tool.alembic] tables\n[tool.x]\na = "[tool.alembic]"\n')
+    real = tmp_path / "real.toml"
+    real.write_text('[tool.alembic]\nscript_location = "migrations"\n')
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[tool.alembic]\nscript_location = "migrations\n')
+    assert not _has_tool_alembic(commented)
+    assert _has_tool_alembic(real)
+    assert _has_tool_alembic(broken)  # Alembic then reports the TOML error with its line
