@@ -240,30 +240,33 @@ def _renamed(found: list[Difference], shape: Callable[[Difference], str]) -> lis
 
     removed = [d for d in found if d.status == "removed"]
     added = [d for d in found if d.status == "added"]
+    partners: dict[int, Difference] = {}  # id of a removed difference -> its added twin
+    for difference in removed:
+        same = [d for d in added if key(d) == key(difference)]
+        twins = [d for d in removed if key(d) == key(difference)]
+        if len(same) == 1 and len(twins) == 1:
+            partners[id(difference)] = same[0]
+    # paired before the output is built: the added name may sort before the removed one
+    paired = {id(new) for new in partners.values()}
     result: list[Difference] = []
-    paired: set[int] = set()
     for difference in found:
         if id(difference) in paired:
             continue
-        if difference.status == "removed":
-            same = [d for d in added if key(d) == key(difference)]
-            twins = [d for d in removed if key(d) == key(difference)]
-            if len(same) == 1 and len(twins) == 1:
-                new = same[0]
-                paired.add(id(new))
-                result.append(
-                    Difference(
-                        difference.kind,
-                        difference.name,
-                        difference.table,
-                        "renamed",
-                        difference.detail,
-                        difference.subkind,
-                        (("name", difference.name, new.name),),
-                    )
-                )
-                continue
-        result.append(difference)
+        new = partners.get(id(difference))
+        if new is None:
+            result.append(difference)
+            continue
+        result.append(
+            Difference(
+                difference.kind,
+                difference.name,
+                difference.table,
+                "renamed",
+                difference.detail,
+                difference.subkind,
+                (("name", difference.name, new.name),),
+            )
+        )
     return result
 
 

@@ -225,6 +225,25 @@ def test_a_foreign_key_named_differently_is_one_schema_mismatch() -> None:
     )
 
 
+def test_a_foreign_key_whose_models_name_sorts_first_is_one_finding_not_two() -> None:
+    """Found on mealie: the migrations name it fk_books_author_id, the models get PostgreSQL's
+    books_author_id_fkey, which sorts first. Still one renamed object, not also "in the models
+    but not created by the migrations", which would be false."""
+    result = _check("schema_mismatch_fk_named_in_migration")
+    assert result.code == 1, result.stdout + result.stderr
+    [finding] = result.findings("schema-mismatch")
+    assert (finding["path"], finding["line"], finding["revision"]) == (
+        "models.py",
+        20,
+        "0002_book_author",
+    )
+    assert finding["message"] == (
+        "foreign key on books is named fk_books_author_id by the migrations, "
+        "books_author_id_fkey by the models: FOREIGN KEY (author_id) REFERENCES authors(id)"
+    )
+    assert result.json["summary"]["errors"] == 1
+
+
 def test_models_env_py_does_not_import_are_one_finding_at_env_py() -> None:
     """env.py's metadata comes from app/db/base.py, which imports the user model only: the
     tables of app/models/item.py and tag.py are one finding naming those modules, not a drift
