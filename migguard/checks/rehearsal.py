@@ -36,9 +36,10 @@ UPGRADE_FAILS_WITH_ROWS = register(
         "rows generated from the catalog (nullable columns hold NULLs too). When the upgrade "
         "then fails, it is rolled back and run again on the empty tables; if it succeeds "
         "there, the rows caused the failure, and the database's error is reported at the "
-        "line that sent the statement: as an error when a NULL met a column that demands a "
-        "value (that fails whatever the rows hold), as a warning when the generated values "
-        "broke a foreign key, check, cast or unique constraint (the project's may not).",
+        "line that sent the statement: as an error when a column the statement adds as NOT "
+        "NULL without a default met existing rows (that fails whatever they hold), as a "
+        "warning when generated values broke it (NULLs before SET NOT NULL, a foreign key, "
+        "check, cast or unique constraint: the project's own values may not).",
         why="Tests and CI run migrations on empty tables; production has rows. A NOT NULL "
         "column without a default, a cast some values do not survive or a unique constraint "
         "over duplicates passes everywhere except where it matters, half-way through a "
@@ -184,10 +185,10 @@ def _failure(rehearsed: Rehearsed, path: str | None) -> list[Finding]:
         path,
         failure.line,
         f"upgrade fails once the tables hold rows: {failure.error} (it succeeds on empty tables)",
-        _failure_hint(failure.error),
+        _failure_hint(failure.error, failure.sql),
         failure.error,
     )
-    if not _fails_on_any_rows(failure.error):
+    if not _fails_on_any_rows(failure.error, failure.sql):
         found = replace(
             found,
             message=found.message + "; the values were migguard's, so whether yours break it "
@@ -197,17 +198,28 @@ def _failure(rehearsed: Rehearsed, path: str | None) -> list[Finding]:
     return [found]
 
 
-def _fails_on_any_rows(error: str) -> bool:
-    """A NULL where the revision demands a value fails whatever the rows hold (a column added
-    NOT NULL without a default; NOT NULL on a column whose rows may be NULL): an error. A
-    foreign key, check, cast or unique constraint the generated values broke may hold for the
-    project's own values: a warning."""
-    lowered = error.lower()
-    return "null value" in lowered or "contains null values" in lowered
+_ADDS_COLUMN = re.compile(r"\bADD\s+(COLUMN\s+)?(?!CONSTRAINT\b)", re.IGNORECASE)
 
 
-def _failure_hint(error: str) -> str:
+def _fails_on_any_rows(error: str, sql: str | None) -> bool:
+    """Only a column the statement itself adds as NOT NULL, without a default, fails whatever
+    the rows hold: every existing row gets NULL there. That is an error. Everything else
+    depends on values migguard made up: NULLs in an existing nullable column (production may
+    have none before SET NOT NULL), a foreign key, check, cast or unique constraint the
+    generated values broke, a data migration copying them. A warning."""
     lowered = error.lower()
+    null_met = "null value" in lowered or "contains null values" in lowered
+    return null_met and sql is not None and _ADDS_COLUMN.search(sql) is not None
+
+
+def _failure_hint(error: str, sql: str | None) -> str:
+    lowered = error.lower()
+    if "contains null values" in lowered and sql and "SET NOT NULL" in sql.upper():
+        return (
+            "if no row can be NULL there, this is safe; otherwise backfill first in the same "
+            "revision, op.execute(UPDATE ... SET col = ... WHERE col IS NULL), then "
+            "alter_column(..., nullable=False)"
+        )
     if "null value" in lowered or "contains null values" in lowered:
         return (
             "add the column nullable (or with a server_default), backfill it with "
@@ -426,7 +438,7 @@ def _static_reading(op: Any, table: str) -> tuple[Rule, str, str] | None:
                 UPGRADE_FAILS_WITH_ROWS,
                 f'column "{column.name}" added to existing table {table} as NOT NULL without '
                 "a server_default: fails once the table holds rows",
-                _failure_hint("contains null values"),
+                _failure_hint("contains null values", None),
             )
     if op.kind == "alter_column" and op.option("type_") is not None:
         return (
