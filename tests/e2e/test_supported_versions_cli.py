@@ -56,6 +56,53 @@ def test_generic_template_downgrade_that_leaves_its_enum_type_is_caught() -> Non
     assert result.json["summary"]["checked"] == 2
 
 
+_TOTALS_REVISION = '''"""order totals
+
+Revision ID: 5a6b7c8d9e02
+Revises: 8e4d5c6b7a01
+Create Date: 2022-06-02 10:01:12.000000
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = '5a6b7c8d9e02'
+down_revision = '8e4d5c6b7a01'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column('orders', sa.Column('total_cents', sa.Integer(), nullable=False))
+    op.create_index('ix_orders_placed_at', 'orders', ['placed_at'])
+
+
+def downgrade() -> None:
+    op.drop_index('ix_orders_placed_at', table_name='orders')
+    op.drop_column('orders', 'total_cents')
+'''
+
+
+def test_rehearsal_fills_sqlalchemy_14_tables_and_observes_the_head_revision(
+    tmp_path: Path,
+) -> None:
+    """The rehearsal's catalog reading, row generation (an enum, a foreign key, a unique
+    column, a server default) and statement tracing on the oldest SQLAlchemy: the NOT NULL
+    column added without a default fails once ``orders`` holds rows, and the index is built
+    on the existing table without CONCURRENTLY."""
+    project = _copy("sqlalchemy14_sync", tmp_path)
+    revision = project / "migrations" / "versions" / "5a6b7c8d9e02_order_totals.py"
+    revision.write_text(_TOTALS_REVISION)
+    result = run_cli("check", "--format", "json", "--db", "local", str(project))
+    assert result.code == 1, result.stderr
+    path = "migrations/versions/5a6b7c8d9e02_order_totals.py"
+    (fails,) = result.findings("upgrade-fails-with-rows")
+    assert (fails["path"], fails["line"], fails["severity"]) == (path, 18, "error")
+    assert 'column "total_cents" of relation "orders" contains null values' in fails["message"]
+    assert result.findings("upgrade-fails") == []
+    assert not [n for n in result.json.get("notes", []) if "rehearsal" in n]
+
+
 def test_async_template_project_on_asyncpg_is_round_tripped_clean() -> None:
     result = run_cli(
         "check", "--format", "json", "--db", "local", str(FIXTURES / "sqlalchemy14_async")
