@@ -135,7 +135,9 @@ class Op:
     ``conditional`` when the call sits under an ``if``/``for``/``while``/``try``;
     ``autocommit`` when it runs inside ``op.get_context().autocommit_block()`` (outside the
     migration's transaction). ``options`` are the call's keyword arguments (see
-    :meth:`option`); the static reader fills them, recorded operations leave them empty.
+    :meth:`option`); the static reader fills them, recorded operations carry only an
+    ``alter_column``'s ``nullable`` and ``server_default`` (the latter None when it removes
+    the default), when the call changes them.
     """
 
     kind: str
@@ -971,6 +973,7 @@ def _records(recorded: Iterable[tuple[Any, int | None]], function: Function) -> 
                 column=operation.column_name,
                 new_name=operation.modify_name,
                 type=_runtime_type(operation.modify_type) if operation.modify_type else None,
+                options=_altered(operation),
             )
         elif isinstance(operation, alembic_ops.RenameTableOp):
             yield Op(
@@ -988,6 +991,19 @@ def _records(recorded: Iterable[tuple[Any, int | None]], function: Function) -> 
             yield Op("bulk_insert", line, table, function=function, data=_runtime_data(table))
         elif isinstance(operation, str | Executable):
             yield Op("statement", line, function=function, data=_runtime_data(operation))
+
+
+def _altered(operation: Any) -> tuple[tuple[str, object], ...]:
+    """The nullability and server default an ``alter_column`` changes, as the static reader
+    keeps its keywords (Alembic marks an unchanged default with False, a removed one with
+    None)."""
+    options: list[tuple[str, object]] = []
+    if operation.modify_nullable is not None:
+        options.append(("nullable", bool(operation.modify_nullable)))
+    default = operation.modify_server_default
+    if default is not False:
+        options.append(("server_default", None if default is None else str(default)))
+    return tuple(options)
 
 
 def _runtime_data(statement: Any) -> Data:

@@ -66,3 +66,39 @@ def test_raw_sql_naming_table_and_column_is_the_last_resort() -> None:
     found = _blame("missing-column", "users", "full_name", recorded)
     assert found is not None and found.line == 5
     assert _blame("missing-column", "users", "email", recorded) is None
+
+
+def test_not_null_set_by_alter_column_is_blamed_there_not_on_the_nullable_add() -> None:
+    recorded = {
+        "0002": [(ops.AddColumnOp("users", sa.Column("age", sa.Integer(), nullable=True)), 7)],
+        "0003": [(ops.AlterColumnOp("users", "age", modify_nullable=False), 12)],
+    }
+    found = _blame("not-null", "users", "age", recorded)
+    assert found is not None
+    assert (found.revision, found.path, found.line) == ("0003", "versions/0003.py", 12)
+    assert found.did == "makes users.age NOT NULL (alter_column nullable=False)"
+    assert "server_default" in found.hint
+
+
+def test_a_removed_server_default_is_blamed_at_the_alter_column() -> None:
+    with_default = sa.Column("age", sa.Integer(), nullable=False, server_default="0")
+    recorded = {
+        "0002": [
+            (ops.AddColumnOp("users", with_default), 7),
+            (ops.AlterColumnOp("users", "age", modify_comment="years"), 8),
+            (ops.AlterColumnOp("users", "age", modify_server_default=None), 9),
+        ]
+    }
+    found = _blame("not-null", "users", "age", recorded)
+    assert found is not None and found.line == 9
+    assert found.did == "removes the server default of users.age"
+
+
+def test_an_alter_column_that_says_nothing_else_is_blamed_as_a_last_resort() -> None:
+    recorded = {
+        "0002": [(ops.AlterColumnOp("teams", "age", modify_nullable=False), 5)],
+        "0003": [(ops.AlterColumnOp("users", "age", modify_type=sa.BigInteger()), 6)],
+    }
+    found = _blame("not-null", "users", "age", recorded)
+    assert found is not None and (found.revision, found.line) == ("0003", 6)
+    assert found.did == "changes the type of users.age"

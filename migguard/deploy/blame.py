@@ -3,8 +3,11 @@
 Read from the operation records the runner kept while the revisions upgraded
 (:mod:`migguard.ops`, each with its revision-file line): a ``drop_column`` or
 ``alter_column(new_column_name=)`` for a missing column, ``drop_table``/``rename_table`` for a
-missing table, an ``add_column`` or ``alter_column`` for a NOT NULL column, and a statement
-that names both the table and the column as a last resort.
+missing table; for a NOT NULL column the running release does not fill, an ``add_column``
+NOT NULL without a server default, or the ``alter_column`` that sets ``nullable=False`` or
+removes the server default (the recorded call says which). As a last resort, an
+``alter_column`` of the column that says neither (a type change), or a statement that names
+both the table and the column.
 """
 
 from __future__ import annotations
@@ -37,17 +40,18 @@ def blame(
     *,
     code_first: bool = False,
 ) -> Blame | None:
-    """The first operation of the new revisions (in upgrade order) that explains the cause."""
+    """The first operation of the new revisions (in upgrade order) that explains the cause;
+    failing that, the first that changes the column in a way the records cannot tell (an
+    ``alter_column`` of its type, SQL naming it)."""
     name = table.rsplit(".", 1)[-1]
-    for revision in new_revisions:
-        for op in recorded_ops.get(revision, ()):
-            if code_first:
-                explained = _adds(op, kind, name, column)
-            else:
-                explained = _takes_away(op, kind, name, column)
-            if explained is not None:
-                did, hint = explained
-                return Blame(revision, paths.get(revision, ""), op.line, did, hint)
+    explainers = [_adds] if code_first else [_takes_away, _changes]
+    for explain in explainers:
+        for revision in new_revisions:
+            for op in recorded_ops.get(revision, ()):
+                explained = explain(op, kind, name, column)
+                if explained is not None:
+                    did, hint = explained
+                    return Blame(revision, paths.get(revision, ""), op.line, did, hint)
     return None
 
 
@@ -69,13 +73,27 @@ def _takes_away(op: Op, kind: str, table: str, column: str | None) -> tuple[str,
             new = op.new_name
             return f"renames table {table} to {new}", _RENAME_TABLE.format(table=table, new=new)
     if kind == "not-null" and on_table:
-        added = [c for c in op.columns or () if c.name == column]
+        hint = _SERVER_DEFAULT.format(column=qualified)
+        added = [c for c in op.columns or () if c.name == column and c.nullable is False]
         if op.kind == "add_column" and added and not added[0].has_server_default:
-            return f"adds {qualified} NOT NULL without a server default", _SERVER_DEFAULT.format(
-                column=qualified
-            )
+            return f"adds {qualified} NOT NULL without a server default", hint
         if op.kind == "alter_column" and op.column == column:
-            return f"alters {qualified}", _SERVER_DEFAULT.format(column=qualified)
+            if op.option("nullable") is False:
+                return f"makes {qualified} NOT NULL (alter_column nullable=False)", hint
+            if ("server_default", None) in op.options:
+                return f"removes the server default of {qualified}", hint
+    return None
+
+
+def _changes(op: Op, kind: str, table: str, column: str | None) -> tuple[str, str] | None:
+    """migrate-first, when no operation says it removes what is missing: an ``alter_column``
+    of the column (its type, its nullability through ``existing_*``), or SQL naming it."""
+    qualified = f"{table}.{column}" if column else table
+    if op.table == table and op.kind == "alter_column" and column and op.column == column:
+        did = f"changes the type of {qualified}" if op.type else f"alters {qualified}"
+        if kind == "not-null":
+            return did, _SERVER_DEFAULT.format(column=qualified)
+        return did, _EXPAND_CONTRACT
     if _statement_names(op, table, column):
         return f"runs SQL that changes {qualified}", _EXPAND_CONTRACT
     return None

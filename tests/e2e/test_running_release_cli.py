@@ -291,6 +291,51 @@ def test_not_null_column_with_server_default_is_clean(project: Path) -> None:
     assert result.code == 0, result.stderr + result.stdout
 
 
+@pytest.mark.parametrize(
+    ("upgrade", "did"),
+    [
+        pytest.param(
+            'op.add_column("users", sa.Column("age", sa.Integer(), nullable=True))\n'
+            '    op.execute("UPDATE users SET age = 0")\n'
+            '    op.alter_column("users", "age", existing_type=sa.Integer(), nullable=False)',
+            "makes users.age NOT NULL",
+            id="nullable-false",
+        ),
+        pytest.param(
+            'op.add_column("users", sa.Column("age", sa.Integer(), nullable=False, '
+            'server_default="0"))\n'
+            '    op.alter_column("users", "age", existing_type=sa.Integer(), server_default=None)',
+            "removes the server default of users.age",
+            id="server-default-removed",
+        ),
+    ],
+)
+def test_an_alter_column_that_leaves_the_old_insert_unfilled_is_blamed_at_its_line(
+    project: Path, upgrade: str, did: str
+) -> None:
+    """The column is added safely for the rehearsal (nullable and backfilled, or with a
+    default), then made mandatory by an ``alter_column``: that call, not the add, is what
+    the running release's INSERTs (which do not name the column) break on."""
+    make_repository(
+        project,
+        base_columns=[FULL_NAME],
+        upgrade=upgrade,
+        downgrade='op.drop_column("users", "age")',
+        feature_columns=[FULL_NAME, "    age: Mapped[int]"],
+    )
+    result = _check(project)
+    assert result.code == 1, result.stderr + result.stdout
+    (finding,) = result.findings("breaks-running-release")
+    revision = project / "migrations" / "versions" / "0002_change.py"
+    assert finding["path"] == "migrations/versions/0002_change.py"
+    assert finding["line"] == _line_of(revision, "op.alter_column")
+    assert finding["revision"] == "0002_change"
+    assert did in finding["message"]
+    assert "INSERT User" in finding["message"]
+    assert "NotNullViolation" in finding["message"]
+    assert "server_default" in finding["hint"]
+
+
 def test_a_failure_the_schema_cannot_be_proven_to_cause_is_a_note_not_an_error(
     project: Path,
 ) -> None:
