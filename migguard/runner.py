@@ -1011,10 +1011,37 @@ def project_cwd(project: Project, config: Config) -> Iterator[None]:
     finally:
         os.chdir(saved_cwd)
         sys.path[:] = saved_path
-        for name in set(sys.modules) - saved_modules:
-            module = sys.modules.get(name)
-            if module is not None and _is_project_module(module, project.root):
-                del sys.modules[name]
+        discarded = [
+            sys.modules[name]
+            for name in set(sys.modules) - saved_modules
+            if _is_project_module(sys.modules.get(name), project.root)
+        ]
+        _forget_mapped_classes(discarded)
+        for module in discarded:
+            del sys.modules[module.__name__]
+
+
+def _forget_mapped_classes(modules: list[Any]) -> None:
+    """Take the tables and classes of discarded project modules out of the metadata and the
+    declarative registry they joined. Both may belong to a library rather than the project
+    (SQLModel's ``SQLModel.metadata``, a shared ``registry``): they outlive the run, and the
+    next import of the same models in this process (a second ``migguard.check()``) would
+    find its tables "already defined for this MetaData instance"."""
+    from sqlalchemy import Table
+
+    names = {module.__name__ for module in modules}
+    for module in modules:
+        for value in list(vars(module).values()):
+            if not isinstance(value, type) or value.__module__ not in names:
+                continue
+            table = getattr(value, "__table__", None)
+            if isinstance(table, Table) and table.metadata.tables.get(table.key) is table:
+                table.metadata.remove(table)
+            registry = getattr(value, "registry", None)
+            class_registry = getattr(registry, "_class_registry", None)
+            name = value.__name__
+            if isinstance(class_registry, dict) and class_registry.get(name) is value:
+                del class_registry[name]
 
 
 def _is_project_module(module: Any, root: Path) -> bool:

@@ -38,10 +38,13 @@ PROJECTS = [
             "unnamed_constraint",
         )
     ),
+    FIXTURES / "sqlmodel_template" / "backend",
 ]
 
 
-@pytest.mark.parametrize("project", PROJECTS, ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "project", PROJECTS, ids=lambda p: p.name if p.name != "backend" else p.parent.name
+)
 def test_rehearsing_every_revision_changes_no_other_finding(project, pg_admin_url) -> None:
     def run(mode: str):
         settings = Settings(path=project, db="url", database_url=pg_admin_url, rehearse=mode)
