@@ -1,6 +1,8 @@
 """The release's schema contract, exercised: what its ORM sends, each in a savepoint.
 
-For every mapped class: the ORM's SELECT of its mapped columns, an INSERT as the ORM issues
+First every empty table gets rows as the production rehearsal writes them
+(:mod:`migguard.rehearsal.rows`), so the statements meet tables that hold data. Then, for
+every mapped class: the ORM's SELECT of its mapped columns, an INSERT as the ORM issues
 it (the columns the application must set, Python-side defaults, explicit NULLs), an UPDATE of
 its mapped columns, a DELETE; for each relationship the SELECT through its foreign key (or
 association table) and, for association tables, the INSERT and DELETE of a link. Tables of
@@ -27,7 +29,8 @@ from migguard.deploy.models import (
     class_declared,
     table_column_declared,
 )
-from migguard.deploy.rows import Rows, Unbuildable
+from migguard.deploy.objects import Objects, Unbuildable
+from migguard.rehearsal import rows
 
 _UNDEFINED_COLUMN, _UNDEFINED_TABLE, _NOT_NULL = "42703", "42P01", "23502"
 
@@ -62,14 +65,28 @@ class Check:
         return asdict(self)
 
 
-def exercise(connection: Any, mappers: list[Any], tables: list[Any]) -> list[Check]:
-    """Every check of every class, in one transaction that is rolled back."""
-    rows = Rows(mappers)
+@dataclass
+class Exercised:
+    """The checks, and the tables the rehearsal's fill left empty (each with why)."""
+
+    checks: list[Check]
+    left_empty: list[str]
+
+
+def exercise(connection: Any, mappers: list[Any], tables: list[Any]) -> Exercised:
+    """Every check of every class, in one transaction that is rolled back: first every
+    empty table gets rows as the production rehearsal writes them, so the statements meet
+    tables that hold data, as the running release does."""
     checks: list[Check] = []
     outer = connection.begin()
     try:
+        described, empty = rows.fill_every_table(
+            connection.connection.dbapi_connection,
+            batched=connection.dialect.driver == "psycopg2",
+        )
+        objects = Objects(described)
         for mapper in mappers:
-            checks += _exercise_class(connection, mapper, rows)
+            checks += _exercise_class(connection, mapper, objects)
         linked = {id(rel.secondary) for m in mappers for rel in m.relationships}
         mapped = {id(t) for m in mappers for t in m.tables} | linked
         for table in tables:
@@ -77,10 +94,11 @@ def exercise(connection: Any, mappers: list[Any], tables: list[Any]) -> list[Che
                 checks.append(_select_table(connection, table))
     finally:
         outer.rollback()
-    return checks
+    labels = {t.oid: t.label for t in described}
+    return Exercised(checks, [f"{labels[oid]} ({why})" for oid, why in sorted(empty.items())])
 
 
-def _exercise_class(connection: Any, mapper: Any, rows: Rows) -> list[Check]:
+def _exercise_class(connection: Any, mapper: Any, objects: Objects) -> list[Check]:
     from sqlalchemy import select
     from sqlalchemy.orm import undefer
 
@@ -95,11 +113,11 @@ def _exercise_class(connection: Any, mapper: Any, rows: Rows) -> list[Check]:
             lambda s: s.execute(select(cls).options(undefer("*")).limit(3)).scalars().all(),
         )
     ]
-    checks += _write_chain(connection, mapper, rows, where)
+    checks += _write_chain(connection, mapper, objects, where)
     return checks
 
 
-def _write_chain(connection: Any, mapper: Any, rows: Rows, where: Declared) -> list[Check]:
+def _write_chain(connection: Any, mapper: Any, objects: Objects, where: Declared) -> list[Check]:
     """INSERT, UPDATE, the relationships, DELETE: one object's life, stopped at the first
     statement that fails (the ones after it need the row)."""
     from sqlalchemy.exc import DBAPIError
@@ -112,16 +130,16 @@ def _write_chain(connection: Any, mapper: Any, rows: Rows, where: Declared) -> l
     failure: DBAPIError | None = None
     with _savepoint(connection) as session:
         try:
-            obj = rows.build(session, mapper)
+            obj = objects.build(session, mapper)
             session.add(obj)
             session.flush()
             current.status = "ok"
             current = stages[1]
-            if rows.change(obj, mapper):
+            if objects.change(session, obj, mapper):
                 session.flush()
                 current.status = "ok"
             for relationship in mapper.relationships:
-                related += _relationship_checks(session, mapper, obj, relationship, rows, where)
+                related += _relationship_checks(session, mapper, obj, relationship, objects, where)
             current = delete
             session.delete(obj)
             session.flush()
@@ -138,7 +156,7 @@ def _write_chain(connection: Any, mapper: Any, rows: Rows, where: Declared) -> l
 
 
 def _relationship_checks(
-    session: Any, mapper: Any, obj: Any, relationship: Any, rows: Rows, where: Declared
+    session: Any, mapper: Any, obj: Any, relationship: Any, objects: Objects, where: Declared
 ) -> list[Check]:
     """The SELECT through the relationship's foreign key or association table, and for an
     association table the INSERT of a link, each in its own savepoint."""
@@ -163,7 +181,7 @@ def _relationship_checks(
     if relationship.secondary is not None and not relationship.viewonly:
 
         def link() -> None:
-            other = rows.build(session, target)
+            other = objects.build(session, target)
             session.add(other)
             if relationship.uselist:
                 collection = getattr(obj, key)

@@ -180,6 +180,12 @@ class RunningRelease:
                 self._loaded = True
             reply = self._worker.ask({"do": "exercise"}, seconds=_EXERCISE_SECONDS)
             self._observed[point] = reply["checks"]
+            if reply.get("empty"):
+                where = "the base head" if point == "base" else "the new head"
+                self.notes.append(
+                    f"{RULE_ID}: at {where}, tables left empty (no generated row fits them): "
+                    + ", ".join(reply["empty"])
+                )
         except WorkerFailed as exc:
             self._skip(str(exc))
 

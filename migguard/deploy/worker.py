@@ -58,7 +58,7 @@ class _Release:
                 "), not from the release's commit: an editable install or PYTHONPATH shadows them"
             )
 
-    def exercise(self) -> list[dict[str, Any]]:
+    def exercise(self) -> dict[str, Any]:
         from sqlalchemy import create_engine
         from sqlalchemy.pool import NullPool
 
@@ -70,10 +70,10 @@ class _Release:
         guard.allow(engine.url)
         try:
             with guard.watching_engines(), engine.connect() as connection:
-                checks = contract.exercise(connection, self.mappers, self.tables)
+                done = contract.exercise(connection, self.mappers, self.tables)
         finally:
             engine.dispose()
-        return [check.to_dict() for check in checks]
+        return {"checks": [check.to_dict() for check in done.checks], "empty": done.left_empty}
 
 
 def main(argv: list[str]) -> int:
@@ -110,7 +110,7 @@ def _serve(commands: TextIO, replies: TextIO) -> int:
             if command.get("do") != "exercise":
                 break
             try:
-                send({"event": "exercised", "checks": release.exercise()})
+                send({"event": "exercised", **release.exercise()})
             except MigguardError as exc:
                 send({"event": "failed", "message": str(exc)})
             except Exception as exc:

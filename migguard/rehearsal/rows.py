@@ -1,4 +1,6 @@
-"""A few rows in every empty table that exists before a revision, written in one round trip.
+"""A few rows in every empty table that exists before a revision, written in one round trip;
+the one generator of rows in migguard (the deploy check fills the tables at a head with
+:func:`fill_every_table` and takes the values its ORM objects write from :func:`one_more_row`).
 
 Each table gets one ``INSERT ... SELECT`` over candidate rows (:mod:`.values`): the rows that
 would break a NOT NULL column or a check constraint are filtered out by the constraints' own
@@ -16,11 +18,11 @@ tracker would then re-read the whole catalog at the next snapshot.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from migguard.rehearsal import values
+from migguard.rehearsal import catalog, values
 from migguard.rehearsal.catalog import Column, Table, quote
 
 ROWS = 3
@@ -73,6 +75,21 @@ def fill(
             result.empty[oid] = "no generated row satisfied its constraints"
     result.then = row[1]
     return result
+
+
+def fill_every_table(dbapi: Any, *, batched: bool) -> tuple[list[Table], dict[int, str]]:
+    """Rows in every empty table of the project, on ``dbapi`` (a DBAPI connection whose
+    transaction nothing has written in yet: a refused insert rolls it back), for the deploy
+    check, which meets the schema at a head rather than before one revision's statements.
+    The tables as the catalog describes them, and the ones left empty, each with why."""
+    cursor = dbapi.cursor()
+    try:
+        names = catalog.table_names(cursor)
+        tables = catalog.read_tables(cursor, oids=[n.oid for n in names])
+    finally:
+        cursor.close()
+    done = fill(dbapi.cursor, tables, dbapi.rollback, batched=batched)
+    return tables, done.empty
 
 
 def _run(
@@ -132,31 +149,100 @@ def _first_line(exc: BaseException) -> str:
 
 def insert_statement(table: Table, tables: dict[int, Table]) -> tuple[str | None, str]:
     """The INSERT for ``table``, or None and why no row can be written."""
-    parents = {num: fk for fk in table.foreign_keys for num in fk.columns}
-    in_checks = {num for check in table.checks for num in check.columns}
-    columns = [c for c in table.columns if _written(c, c.num in parents or c.num in in_checks)]
+    columns = _fill_columns(table)
     if not columns:
         return None, "it has no column migguard can write"
-    rows: list[str] = []
+    rows = _candidates(table, tables, columns, range(ROWS))
+    for column, cells in zip(columns, zip(*rows, strict=True), strict=True):
+        if column.not_null and None in cells:
+            return None, f'column "{column.name}" has a type ({column.type}) ' + (
+                "migguard cannot generate"
+            )
+    names = ", ".join(quote(c.name) for c in columns)
+    where = " AND ".join(
+        [f"NOT EXISTS (SELECT 1 FROM {table.qualified})", *_filters(table, columns)]
+    )
+    selected = ", ".join(f"v.{quote(c.name)}" for c in columns)
+    return (
+        f"INSERT INTO {table.qualified} ({names}) SELECT {selected} FROM (VALUES "
+        f"{_values(rows)}) AS v(_migguard_k, {names}) WHERE {where} "
+        f"ORDER BY v._migguard_k LIMIT {ROWS} ON CONFLICT DO NOTHING"
+    ), ""
+
+
+def one_more_row(cursor: Any, table: Table, tables: dict[int, Table], row: int) -> dict[str, str]:
+    """The literals of one row past the ones the fill writes (``row`` >= :data:`ROWS`, so
+    it differs from them wherever a column can differ), for code that writes the row itself
+    (the deploy check's ORM objects): the first candidate, over the same profiles, that the
+    table's NOT NULL and check constraints accept, asked of the database through ``cursor``
+    (a DBAPI cursor). Keyed by column name, for every column a value can be made for
+    (identity and generated ones excepted), defaults or not: the caller decides which it
+    sets. A candidate whose unique keys the table already holds is passed over. When no
+    candidate passes, the first profile's, for the database to refuse."""
+    columns = [c for c in table.columns if not (c.identity or c.generated)]
+    rows = _candidates(table, tables, columns, [row])
+    known = [i for i, c in enumerate(columns) if all(r[i] is not None for r in rows)]
+    columns = [columns[i] for i in known]
+    rows = [[r[i] for i in known] for r in rows]
+    if not columns:
+        return {}
+    names = ", ".join(quote(c.name) for c in columns)
+    by_num = {c.num: c for c in columns}
+    taken = [
+        f"NOT EXISTS (SELECT 1 FROM {table.qualified} t WHERE "
+        + " AND ".join(f"t.{quote(by_num[n].name)} = v.{quote(by_num[n].name)}" for n in key)
+        + ")"
+        for key in table.unique
+        if key and all(n in by_num for n in key)
+    ]
+    where = " AND ".join([*_filters(table, columns), *taken]) or "true"
+    cursor.execute(
+        f"SELECT v._migguard_k FROM (VALUES {_values(rows)}) AS v(_migguard_k, {names}) "
+        f"WHERE {where} ORDER BY v._migguard_k LIMIT 1"
+    )
+    found = cursor.fetchone()
+    chosen = rows[int(found[0]) if found else 0]
+    return {c.name: str(cell) for c, cell in zip(columns, chosen, strict=True)}
+
+
+def _fill_columns(table: Table) -> list[Column]:
+    parents = {num for fk in table.foreign_keys for num in fk.columns}
+    in_checks = {num for check in table.checks for num in check.columns}
+    return [c for c in table.columns if _written(c, c.num in parents or c.num in in_checks)]
+
+
+def _candidates(
+    table: Table, tables: dict[int, Table], columns: list[Column], numbers: Iterable[int]
+) -> list[list[str | None]]:
+    """Candidate rows (every profile for each row number, in the order to try them): a
+    literal per column, None where no value of its type can be written."""
+    parents = {num: fk for fk in table.foreign_keys for num in fk.columns}
+    numbers = list(numbers)
+    rows: list[list[str | None]] = []
     for profile in range(values.PROFILES):
-        for row in range(ROWS):
-            cells = [str(len(rows))]
+        for row in numbers:
+            cells: list[str | None] = []
             for column in columns:
                 fk = parents.get(column.num)
-                cell: str | None
                 if fk is not None and fk.parent in tables:
-                    cell = _parent_value(column, fk, tables, row, profile)
+                    cells.append(_parent_value(column, fk, tables, row, profile))
                 else:
-                    cell = values.candidate(column, row, profile, _checks_on(table, column))
-                if cell is None:
-                    cell = "NULL"
-                    if column.not_null:
-                        return None, f'column "{column.name}" has a type ({column.type}) ' + (
-                            "migguard cannot generate"
-                        )
-                cells.append(cell)
-            rows.append("(" + ", ".join(cells) + ")")
-    names = ", ".join(quote(c.name) for c in columns)
+                    cells.append(values.candidate(column, row, profile, _checks_on(table, column)))
+            rows.append(cells)
+    return rows
+
+
+def _values(rows: list[list[str | None]]) -> str:
+    """``(k, cell, ...)`` rows for a VALUES list, k numbering them; no value is NULL."""
+    return ", ".join(
+        "(" + ", ".join([str(k), *(c if c is not None else "NULL" for c in cells)]) + ")"
+        for k, cells in enumerate(rows)
+    )
+
+
+def _filters(table: Table, columns: list[Column]) -> list[str]:
+    """What a candidate row ``v`` must pass: the NOT NULL columns, the check constraints on
+    the columns written, the domains' checks."""
     filters = [f"v.{quote(c.name)} IS NOT NULL" for c in columns if c.not_null]
     written = {c.num for c in columns}
     for check in table.checks:
@@ -165,13 +251,7 @@ def insert_statement(table: Table, tables: dict[int, Table]) -> tuple[str | None
     for column in columns:
         for expression in column.domain_checks:
             filters.append(f"({_VALUE.sub('v.' + quote(column.name), expression)}) IS NOT FALSE")
-    where = " AND ".join([f"NOT EXISTS (SELECT 1 FROM {table.qualified})", *filters])
-    selected = ", ".join(f"v.{quote(c.name)}" for c in columns)
-    return (
-        f"INSERT INTO {table.qualified} ({names}) SELECT {selected} FROM (VALUES "
-        f"{', '.join(rows)}) AS v(_migguard_k, {names}) WHERE {where} "
-        f"ORDER BY v._migguard_k LIMIT {ROWS} ON CONFLICT DO NOTHING"
-    ), ""
+    return filters
 
 
 def _written(column: Column, needed: bool) -> bool:
