@@ -513,6 +513,60 @@ def test_without_a_git_ref_the_rule_is_skipped_with_a_note(project: Path) -> Non
         assert result.code == 0, result.stderr + result.stdout
 
 
+_SQLITE_DROP = '''"""Drop authors.email: the release running now still maps it."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003_drop_email"
+down_revision = "0002_author_email"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("authors") as batch_op:
+        batch_op.drop_index("ix_authors_email")
+        batch_op.drop_column("email")
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("authors") as batch_op:
+        batch_op.add_column(sa.Column("email", sa.String(200), nullable=True))
+        batch_op.create_index("ix_authors_email", ["email"])
+'''
+
+
+def test_a_sqlite_project_skips_the_rule_with_a_note_that_says_why(tmp_path: Path) -> None:
+    """On SQLite there are no rehearsal rows and no error codes to prove a break with: the
+    rule says it did not run (a drop of a mapped column passes unjudged, never guessed)."""
+    root = tmp_path / "sqlite_app"
+    shutil.copytree(
+        FIXTURES / "sqlite_project", root, ignore=shutil.ignore_patterns("*.db", "__pycache__")
+    )
+    (root / ".gitignore").write_text("__pycache__/\n*.db\n", encoding="utf-8")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "the release in production")
+    git(root, "checkout", "-q", "-b", "feature")
+    (root / "migrations" / "versions" / "0003_drop_email.py").write_text(
+        _SQLITE_DROP, encoding="utf-8"
+    )
+    models = root / "models.py"
+    kept = [line for line in models.read_text(encoding="utf-8").splitlines() if "email" not in line]
+    models.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "the pull request")
+
+    result = run_cli("check", "--format", "json", "--since", "main", str(root))
+    assert result.code == 0, result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+    assert result.findings("breaks-running-release") == []
+    (note,) = [n for n in result.json["notes"] if n.startswith("breaks-running-release")]
+    assert "skipped: the project's database is SQLite" in note
+    assert "PostgreSQL only" in note
+
+
 def _workers_of(pid: int) -> list[int]:
     listing = ["ps", "-ww", "-eo", "pid,ppid,args"]
     out = subprocess.run(listing, capture_output=True, text=True).stdout
