@@ -102,3 +102,29 @@ def test_an_alter_column_that_says_nothing_else_is_blamed_as_a_last_resort() -> 
     found = _blame("not-null", "users", "age", recorded)
     assert found is not None and (found.revision, found.line) == ("0003", 6)
     assert found.did == "changes the type of users.age"
+
+
+def test_a_lost_default_is_blamed_on_what_replaced_or_stripped_the_column() -> None:
+    """The running release leaves ``users.id`` to the database: what took its default away
+    is the rename of another column into its place, the removal of its server default, or an
+    add_column that brings it back without one; the drop before a rename is not the cause."""
+    replaced = {
+        "0002": [
+            (ops.DropColumnOp("users", "id"), 20),
+            (ops.AlterColumnOp("users", "new_id", modify_name="id"), 21),
+        ]
+    }
+    stripped = {"0002": [(ops.AlterColumnOp("users", "id", modify_server_default=None), 5)]}
+    added_back = {
+        "0003": [
+            (ops.DropColumnOp("users", "id"), 6),
+            (ops.AddColumnOp("users", sa.Column("id", sa.Integer(), nullable=False)), 7),
+        ]
+    }
+    found = [_blame("lost-default", "users", "id", r) for r in (replaced, stripped, added_back)]
+    assert [(f.revision, f.line, f.did) for f in found if f is not None] == [
+        ("0002", 21, "renames users.new_id into the place of users.id"),
+        ("0002", 5, "removes the server default of users.id"),
+        ("0003", 7, "adds users.id again without a server default"),
+    ]
+    assert all("server default the running release can rely on" in f.hint for f in found if f)

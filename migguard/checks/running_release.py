@@ -87,6 +87,11 @@ def _finding(item: Break) -> Finding:
             f"{declared} (at {item.base[:12]}) does not map {thing}, so its INSERTs leave the "
             "NOT NULL column empty"
         )
+    elif item.kind == "lost-default":
+        needs = (
+            f"{declared} (at {item.base[:12]}) leaves {thing} to the database (its default, "
+            "sequence or identity), which the new NOT NULL column does not have"
+        )
     else:
         needs = f"{declared} (at {item.base[:12]}) still maps {thing}"
     did = f"revision {blamed.revision} {blamed.did}" if blamed else "the new revisions remove it"

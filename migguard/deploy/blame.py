@@ -5,9 +5,11 @@ Read from the operation records the runner kept while the revisions upgraded
 ``alter_column(new_column_name=)`` for a missing column, ``drop_table``/``rename_table`` for a
 missing table; for a NOT NULL column the running release does not fill, an ``add_column``
 NOT NULL without a server default, or the ``alter_column`` that sets ``nullable=False`` or
-removes the server default (the recorded call says which). As a last resort, an
-``alter_column`` of the column that says neither (a type change), or a statement that names
-both the table and the column.
+removes the server default (the recorded call says which); for a column the running release
+leaves to the database, the ``alter_column`` that renames another column into its place or
+removes its server default, or the ``add_column`` that adds it back without one. As a last
+resort, an ``alter_column`` of the column that says neither (a type change), or a statement
+that names both the table and the column.
 """
 
 from __future__ import annotations
@@ -72,6 +74,16 @@ def _takes_away(op: Op, kind: str, table: str, column: str | None) -> tuple[str,
         if op.kind == "rename_table":
             new = op.new_name
             return f"renames table {table} to {new}", _RENAME_TABLE.format(table=table, new=new)
+    if kind == "lost-default" and on_table:
+        hint = _KEEP_DEFAULT.format(column=qualified)
+        if op.kind == "alter_column" and op.new_name == column:
+            return f"renames {table}.{op.column} into the place of {qualified}", hint
+        removes_default = ("server_default", None) in op.options
+        if op.kind == "alter_column" and op.column == column and removes_default:
+            return f"removes the server default of {qualified}", hint
+        added = [c for c in op.columns or () if c.name == column]
+        if op.kind == "add_column" and added and not added[0].has_server_default:
+            return f"adds {qualified} again without a server default", hint
     if kind == "not-null" and on_table:
         hint = _SERVER_DEFAULT.format(column=qualified)
         added = [c for c in op.columns or () if c.name == column and c.nullable is False]
@@ -93,6 +105,8 @@ def _changes(op: Op, kind: str, table: str, column: str | None) -> tuple[str, st
         did = f"changes the type of {qualified}" if op.type else f"alters {qualified}"
         if kind == "not-null":
             return did, _SERVER_DEFAULT.format(column=qualified)
+        if kind == "lost-default":
+            return did, _KEEP_DEFAULT.format(column=qualified)
         return did, _EXPAND_CONTRACT
     if _statement_names(op, table, column):
         return f"runs SQL that changes {qualified}", _EXPAND_CONTRACT
@@ -146,6 +160,11 @@ _RENAME_TABLE = (
 _SERVER_DEFAULT = (
     "add a server_default to {column} (server_default=sa.text(...)), so the running "
     "release's INSERTs, which do not name it, still succeed"
+)
+_KEEP_DEFAULT = (
+    "give {column} a server default the running release can rely on (for a UUID key: "
+    "server_default=sa.text('gen_random_uuid()'); for an integer key: an Identity or the "
+    "sequence it had), so its INSERTs, which leave the column to the database, still succeed"
 )
 _EXPAND_CONTRACT = (
     "expand/contract: change the schema in a way the running release still works with, and "

@@ -29,7 +29,7 @@ from migguard.deploy.models import (
     class_declared,
     table_column_declared,
 )
-from migguard.deploy.objects import Objects, Unbuildable
+from migguard.deploy.objects import Objects, Unbuildable, database_fills
 from migguard.rehearsal import rows
 
 _UNDEFINED_COLUMN, _UNDEFINED_TABLE, _NOT_NULL = "42703", "42P01", "23502"
@@ -39,7 +39,7 @@ _UNDEFINED_COLUMN, _UNDEFINED_TABLE, _NOT_NULL = "42703", "42P01", "23502"
 class Cause:
     """What the schema lacks, and which declaration of the release needs it."""
 
-    kind: str  # "missing-table", "missing-column", "not-null"
+    kind: str  # "missing-table", "missing-column", "not-null", "lost-default"
     table: str
     column: str | None
     declared: Declared
@@ -352,18 +352,25 @@ def _relationship_tables(relationship: Any) -> list[Any]:
 
 
 def _unmapped_not_null(orig: Any, subject: Any) -> list[Cause]:
-    """A NOT NULL violation on a column the model does not map: no INSERT of this release
-    can ever fill it (a column the model maps is the application's to fill, unprovable)."""
+    """A NOT NULL violation on a column no INSERT of this release can ever fill: one the
+    model does not map, or one it maps but leaves to the database (an autoincrement key, a
+    server default) that has no default in the new schema. Any other mapped column is the
+    application's to fill, and the generated row may be at fault: unprovable."""
     diag = getattr(orig, "diag", None)
     column = getattr(diag, "column_name", None)
     table_name = getattr(diag, "table_name", None)
     if not column or not table_name:
         return []
     for table, owner, keyed in _mapped_columns(subject):
-        if table.name == table_name:
-            if column in {name for name, _ in keyed}:
-                return []
+        if table.name != table_name:
+            continue
+        declared = dict(keyed)
+        if column not in declared:
             return [Cause("not-null", _qualified(table), column, owner)]
+        mapped = table.columns.get(column)
+        if mapped is not None and database_fills(mapped):
+            return [Cause("lost-default", _qualified(table), column, declared[column])]
+        return []
     return []
 
 

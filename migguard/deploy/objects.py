@@ -151,6 +151,23 @@ def _plain(column: Any, mapper: Any) -> bool:
     )
 
 
+def database_fills(column: Any) -> str | None:
+    """What gives this column its value when the application sends none, as the model
+    declares it (``None``: the application must): the ORM of that release leaves such a column
+    out of its INSERTs, relying on the schema to fill it."""
+    if column.default is not None:
+        return None  # the ORM sends the Python-side default
+    if column.server_default is not None:
+        return "a server default"
+    if column.computed is not None or getattr(column, "identity", None) is not None:
+        return "a generated value"
+    if column.primary_key and not column.foreign_keys:
+        table = column.table
+        if column is getattr(table, "autoincrement_column", table._autoincrement_column):
+            return "an autoincrement primary key"
+    return None
+
+
 def _application_sets(column: Any, mapper: Any) -> bool:
     """Whether application code must give this column a value for the INSERT to be valid
     under the model's own declaration."""

@@ -50,7 +50,7 @@ _SQLITE_NOTE = (
 class Break:
     """A statement of one release that the other release's schema refuses."""
 
-    kind: str  # missing-column, missing-table, not-null
+    kind: str  # missing-column, missing-table, not-null, lost-default
     table: str
     column: str | None
     statements: tuple[str, ...]  # "SELECT", "INSERT", "SELECT User.groups"

@@ -33,11 +33,9 @@ LATER = (
 )
 
 
-def _pull_request(tmp_path: Path) -> Path:
+def _pull_request(tmp_path: Path, *, server_default: bool = False) -> Path:
     root = tmp_path / "full-stack-fastapi-template"
-    shutil.copytree(
-        TEMPLATE, root, ignore=shutil.ignore_patterns("__pycache__", "releases")
-    )
+    shutil.copytree(TEMPLATE, root, ignore=shutil.ignore_patterns("__pycache__", "releases"))
     for name in LATER:
         (root / VERSIONS / name).unlink()
     models = root / "backend" / "app" / "models.py"
@@ -46,7 +44,12 @@ def _pull_request(tmp_path: Path) -> Path:
     git(root, "add", ".")
     git(root, "commit", "-q", "-m", "Add max_length validation for database models")
     git(root, "checkout", "-q", "-b", "uuid-ids")
-    shutil.copy(TEMPLATE / VERSIONS / UUID_REVISION, root / VERSIONS / UUID_REVISION)
+    revision = (TEMPLATE / VERSIONS / UUID_REVISION).read_text()
+    if server_default:  # the fix the finding's hint gives
+        revision = revision.replace(
+            "default=sa.text('uuid_generate_v4()')", "server_default=sa.text('uuid_generate_v4()')"
+        )
+    (root / VERSIONS / UUID_REVISION).write_text(revision)
     shutil.copy(TEMPLATE / "releases" / "models_uuid_ids.py", models)
     git(root, "add", ".")
     git(root, "commit", "-q", "-m", "Edit refactor db models to use UUID's instead of integer ID's")
@@ -59,12 +62,32 @@ def test_uuid_ids_break_the_running_releases_inserts(tmp_path: Path) -> None:
         "check", "--format", "json", "--db", "local", "--since", "master", str(root / "backend")
     )
     assert result.code == 1, result.stderr
-    breaks = result.findings("breaks-running-release")
-    assert breaks, result.json["notes"]
-    (user,) = [f for f in breaks if "user.id" in f["message"]]
-    assert user["severity"] == "error"
-    assert user["revision"] == "d98dd8ec85a3"
-    assert user["path"] == f"app/alembic/versions/{UUID_REVISION}"
-    assert "models.py:42 User.id" in user["message"]
-    assert "INSERT" in user["message"]
-    assert "server_default" in user["hint"] or "server default" in user["hint"]
+    path = f"app/alembic/versions/{UUID_REVISION}"
+    breaks = sorted(
+        (f["severity"], f["path"], f["line"], f["revision"])
+        for f in result.findings("breaks-running-release")
+    )
+    # the renames of new_id into the place of each id
+    assert breaks == [
+        ("error", path, 45, "d98dd8ec85a3"),
+        ("error", path, 48, "d98dd8ec85a3"),
+    ], result.json["notes"]
+    user, item = sorted(result.findings("breaks-running-release"), key=lambda f: f["line"])
+    assert "renames user.new_id into the place of user.id" in user["message"]
+    assert "app/models.py:42 User.id" in user["message"]
+    assert "leaves user.id to the database" in user["message"]
+    assert 'INSERT User fails with NotNullViolation: null value in column "id"' in user["message"]
+    assert "server default" in user["hint"]
+    assert "app/models.py:75 Item.id" in item["message"]
+
+
+def test_the_same_ids_with_a_server_default_keep_the_running_release_working(
+    tmp_path: Path,
+) -> None:
+    root = _pull_request(tmp_path, server_default=True)
+    result = run_cli(
+        "check", "--format", "json", "--db", "local", "--since", "master", str(root / "backend")
+    )
+    assert result.findings("breaks-running-release") == []
+    assert not [n for n in result.json["notes"] if "breaks-running-release" in n]
+    assert result.json["summary"]["checked"] == 1  # the pull request's revision
