@@ -18,6 +18,8 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
+from tests.helpers import git
+from tests.release_repository import DROP_FULL_NAME, FULL_NAME, line_of, make_repository
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -194,3 +196,33 @@ def test_unbalanced_quote_in_args_is_one_line_and_exit_2(tmp_path: Path) -> None
     reason = 'migguard action: cannot parse args "--db \'local": No closing quotation'
     assert run.stderr.strip().splitlines() == [reason]
     assert run.outputs == {"exit-code": "2", "error": reason}
+
+
+def test_a_pull_request_checks_the_running_release_by_default(tmp_path: Path) -> None:
+    """On a pull request the Action's defaults (``since`` = origin/BASE, deploy-order
+    migrate-first) run ``breaks-running-release``: a drop of a column the base branch's
+    models still map is an error annotation at the drop."""
+    upstream = make_repository(
+        tmp_path / "upstream", base_columns=[FULL_NAME], **DROP_FULL_NAME, feature_columns=[]
+    )
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(upstream), str(clone))
+    git(clone, "checkout", "-q", "feature")  # the pull request's head, origin/main its base
+    inputs = _action()["inputs"]
+    since = inputs["since"]["default"]
+    assert since == "${{ github.base_ref && format('origin/{0}', github.base_ref) || '' }}"
+    run = run_action(
+        tmp_path,
+        path=str(clone),
+        args="--db local",
+        since="origin/main",  # what that expression gives for a pull request into main
+        deploy_order=inputs["deploy-order"]["default"],
+    )
+    assert run.code == 1, run.stderr + run.stdout
+    line = line_of(clone / "migrations" / "versions" / "0002_change.py", "op.drop_column")
+    [annotation] = [text for text in run.stdout.splitlines() if text.startswith("::error")]
+    assert annotation.startswith(
+        f"::error file=migrations/versions/0002_change.py,line={line},"
+        "title=migguard breaks-running-release::"
+    )
+    assert run.outputs["exit-code"] == "1"

@@ -21,184 +21,9 @@ import pytest
 
 from tests.conftest import FIXTURES, REPO, CliResult, run_cli
 from tests.helpers import git
+from tests.release_repository import DROP_FULL_NAME, FULL_NAME, line_of, make_repository
 
 pytestmark = pytest.mark.timeout(300)
-
-ENV_PY = FIXTURES / "clean_db" / "migrations" / "env.py"
-ALEMBIC_INI = FIXTURES / "clean_db" / "alembic.ini"
-
-_FIRST_REVISION = '''"""Users, teams, memberships, posts."""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "0001_initial"
-down_revision = None
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.create_table(
-        "users",
-        sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("email", sa.String(200), nullable=False, unique=True),
-        sa.Column("full_name", sa.String(200), nullable=True),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-    )
-    op.create_table(
-        "teams",
-        sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("name", sa.String(80), nullable=False),
-    )
-    op.create_table(
-        "memberships",
-        sa.Column("user_id", sa.Integer(), sa.ForeignKey("users.id"), primary_key=True),
-        sa.Column("team_id", sa.Integer(), sa.ForeignKey("teams.id"), primary_key=True),
-    )
-    op.create_table(
-        "posts",
-        sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("author_id", sa.Integer(), sa.ForeignKey("users.id"), nullable=False),
-        sa.Column("title", sa.String(200), nullable=False),
-    )
-
-
-def downgrade() -> None:
-    op.drop_table("posts")
-    op.drop_table("memberships")
-    op.drop_table("teams")
-    op.drop_table("users")
-'''
-
-_SECOND_REVISION = '''"""{doc}"""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "0002_change"
-down_revision = "0001_initial"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    {upgrade}
-
-
-def downgrade() -> None:
-    {downgrade}
-'''
-
-_MODELS = '''"""The application's models."""
-
-import datetime
-import os
-
-import sqlalchemy as sa
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-
-if os.environ.get("IMPORT_LOG"):  # who imports this release's models, and which database
-    database = sa.engine.make_url(os.environ["DATABASE_URL"]).database
-    with open(os.environ["IMPORT_LOG"], "a", encoding="utf-8") as log:
-        log.write(f"{release} {{os.getpid()}} {{os.getppid()}} {{database}}\\n")
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-memberships = sa.Table(
-    "{memberships}",
-    Base.metadata,
-    sa.Column("user_id", sa.ForeignKey("users.id"), primary_key=True),
-    sa.Column("team_id", sa.ForeignKey("teams.id"), primary_key=True),
-)
-
-
-class Team(Base):
-    __tablename__ = "teams"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(sa.String(80))
-
-
-class User(Base):
-    __tablename__ = "users"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(sa.String(200), unique=True)
-{user_columns}
-    created_at: Mapped[datetime.datetime] = mapped_column(default=datetime.datetime.now)
-    teams: Mapped[list[Team]] = relationship(secondary=memberships)
-
-
-class Post(Base):
-    __tablename__ = "{posts}"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    author_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
-    title: Mapped[str] = mapped_column(sa.String(200))
-    author: Mapped[User] = relationship(backref="posts")
-
-
-target_metadata = Base.metadata
-'''
-
-FULL_NAME = "    full_name: Mapped[str | None] = mapped_column(sa.String(200))"
-DROP_FULL_NAME = {
-    "upgrade": 'op.drop_column("users", "full_name")',
-    "downgrade": 'op.add_column("users", sa.Column("full_name", sa.String(200)))',
-}
-
-
-def _models(
-    root: Path,
-    release: str,
-    user_columns: list[str],
-    posts: str = "posts",
-    memberships: str = "memberships",
-) -> None:
-    text = _MODELS.format(
-        release=release,
-        user_columns="\n".join(user_columns),
-        posts=posts,
-        memberships=memberships,
-    )
-    (root / "models.py").write_text(text, encoding="utf-8")
-
-
-def make_repository(
-    root: Path,
-    *,
-    base_columns: list[str],
-    upgrade: str,
-    downgrade: str,
-    feature_columns: list[str],
-    feature_posts: str = "posts",
-    feature_memberships: str = "memberships",
-) -> Path:
-    """``main``: the first revision and the models ``base_columns`` describe; ``feature``:
-    a second revision (``upgrade``/``downgrade`` bodies) and the models after it."""
-    versions = root / "migrations" / "versions"
-    versions.mkdir(parents=True)
-    shutil.copy(ALEMBIC_INI, root / "alembic.ini")
-    shutil.copy(ENV_PY, root / "migrations" / "env.py")
-    (versions / "0001_initial.py").write_text(_FIRST_REVISION, encoding="utf-8")
-    _models(root, "old", base_columns)
-    (root / ".gitignore").write_text("__pycache__/\n", encoding="utf-8")
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", ".")
-    git(root, "commit", "-q", "-m", "the release in production")
-    git(root, "checkout", "-q", "-b", "feature")
-    (versions / "0002_change.py").write_text(
-        _SECOND_REVISION.format(doc="The change.", upgrade=upgrade, downgrade=downgrade),
-        encoding="utf-8",
-    )
-    _models(root, "new", feature_columns, feature_posts, feature_memberships)
-    git(root, "add", ".")
-    git(root, "commit", "-q", "-m", "the pull request")
-    return root
 
 
 def _check(root: Path, *extra: str, env: dict[str, str] | None = None) -> CliResult:
@@ -206,13 +31,6 @@ def _check(root: Path, *extra: str, env: dict[str, str] | None = None) -> CliRes
         "check", "--format", "json", "--db", "local", "--since", "main", *extra, str(root),
         env=env,
     )  # fmt: skip
-
-
-def _line_of(path: Path, text: str) -> int:
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if text in line:
-            return number
-    raise AssertionError(f"{text!r} not in {path}")
 
 
 @pytest.fixture
@@ -232,11 +50,11 @@ def test_dropping_a_column_the_running_release_maps_is_found(project: Path) -> N
     (finding,) = result.findings("breaks-running-release")
     revision = project / "migrations" / "versions" / "0002_change.py"
     assert finding["path"] == "migrations/versions/0002_change.py"
-    assert finding["line"] == _line_of(revision, "op.drop_column")
+    assert finding["line"] == line_of(revision, "op.drop_column")
     assert finding["revision"] == "0002_change"
     assert finding["severity"] == "error"
     git(project, "checkout", "-q", "main")
-    line = _line_of(project / "models.py", "full_name: Mapped")
+    line = line_of(project / "models.py", "full_name: Mapped")
     assert f"models.py:{line} User.full_name" in finding["message"]
     assert "drops users.full_name" in finding["message"]
     assert "SELECT User" in finding["message"]
@@ -268,7 +86,7 @@ def test_not_null_column_without_server_default_breaks_the_old_insert(project: P
     assert result.code == 1, result.stderr + result.stdout
     (finding,) = result.findings("breaks-running-release")
     revision = project / "migrations" / "versions" / "0002_change.py"
-    assert finding["line"] == _line_of(revision, "op.add_column")
+    assert finding["line"] == line_of(revision, "op.add_column")
     assert "INSERT User" in finding["message"]
     # a Post's author is one of the users rows the rehearsal's fill wrote, not a new User:
     # the old release's INSERT of a Post works
@@ -331,7 +149,7 @@ def test_an_alter_column_that_leaves_the_old_insert_unfilled_is_blamed_at_its_li
     (finding,) = result.findings("breaks-running-release")
     revision = project / "migrations" / "versions" / "0002_change.py"
     assert finding["path"] == "migrations/versions/0002_change.py"
-    assert finding["line"] == _line_of(revision, "op.alter_column")
+    assert finding["line"] == line_of(revision, "op.alter_column")
     assert finding["revision"] == "0002_change"
     assert did in finding["message"]
     assert "INSERT User" in finding["message"]
@@ -376,7 +194,7 @@ def test_renaming_a_table_the_running_release_maps_is_found(project: Path) -> No
     assert result.code == 1, result.stderr + result.stdout
     (finding,) = result.findings("breaks-running-release")
     revision = project / "migrations" / "versions" / "0002_change.py"
-    assert finding["line"] == _line_of(revision, "op.rename_table")
+    assert finding["line"] == line_of(revision, "op.rename_table")
     assert "renames table posts to articles" in finding["message"]
     assert "UndefinedTable" in finding["message"]
     assert "keep posts until the release that stops using it" in finding["hint"]
@@ -395,10 +213,10 @@ def test_renaming_the_association_table_of_a_relationship_is_found(project: Path
     assert result.code == 1, result.stderr + result.stdout
     (finding,) = result.findings("breaks-running-release")
     revision = project / "migrations" / "versions" / "0002_change.py"
-    assert finding["line"] == _line_of(revision, "op.rename_table")
+    assert finding["line"] == line_of(revision, "op.rename_table")
     assert "renames table memberships to team_members" in finding["message"]
     git(project, "checkout", "-q", "main")
-    line = _line_of(project / "models.py", "teams: Mapped")
+    line = line_of(project / "models.py", "teams: Mapped")
     assert f"models.py:{line} User.teams" in finding["message"]
     assert "SELECT User.teams" in finding["message"]
 
@@ -422,7 +240,7 @@ def test_code_first_new_model_column_missing_from_the_old_schema_is_found(
     assert result.code == 1, result.stderr + result.stdout
     (finding,) = result.findings("breaks-running-release")
     assert finding["path"] == "models.py"
-    assert finding["line"] == _line_of(project / "models.py", "nickname: Mapped")
+    assert finding["line"] == line_of(project / "models.py", "nickname: Mapped")
     assert finding["revision"] == "0002_change"
     assert "User.nickname" in finding["message"]
     assert "adds users.nickname" in finding["message"]
