@@ -134,7 +134,55 @@ class Post(Base):
 target_metadata = Base.metadata
 '''
 
+# The same models written the classic declarative way, which SQLAlchemy 1.4 imports too.
+_CLASSIC_MODELS = '''"""The application's models ({release} release)."""
+
+import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import declarative_base, relationship
+
+Base = declarative_base()
+
+memberships = sa.Table(
+    "{memberships}",
+    Base.metadata,
+    sa.Column("user_id", sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("team_id", sa.ForeignKey("teams.id"), primary_key=True),
+)
+
+
+class Team(Base):
+    __tablename__ = "teams"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    name = sa.Column(sa.String(80), nullable=False)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    email = sa.Column(sa.String(200), nullable=False, unique=True)
+{user_columns}
+    created_at = sa.Column(sa.DateTime, nullable=False, default=datetime.datetime.now)
+    teams = relationship(Team, secondary=memberships)
+
+
+class Post(Base):
+    __tablename__ = "{posts}"
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    author_id = sa.Column(sa.Integer, sa.ForeignKey("users.id"), nullable=False)
+    title = sa.Column(sa.String(200), nullable=False)
+    author = relationship(User, backref="posts")
+
+
+target_metadata = Base.metadata
+'''
+
 FULL_NAME = "    full_name: Mapped[str | None] = mapped_column(sa.String(200))"
+CLASSIC_FULL_NAME = "    full_name = sa.Column(sa.String(200))"
 DROP_FULL_NAME = {
     "upgrade": 'op.drop_column("users", "full_name")',
     "downgrade": 'op.add_column("users", sa.Column("full_name", sa.String(200)))',
@@ -147,8 +195,10 @@ def _models(
     user_columns: list[str],
     posts: str = "posts",
     memberships: str = "memberships",
+    *,
+    classic: bool = False,
 ) -> None:
-    text = _MODELS.format(
+    text = (_CLASSIC_MODELS if classic else _MODELS).format(
         release=release,
         user_columns="\n".join(user_columns),
         posts=posts,
@@ -166,15 +216,17 @@ def make_repository(
     feature_columns: list[str],
     feature_posts: str = "posts",
     feature_memberships: str = "memberships",
+    classic: bool = False,
 ) -> Path:
     """``main``: the first revision and the models ``base_columns`` describe; ``feature``:
-    a second revision (``upgrade``/``downgrade`` bodies) and the models after it."""
+    a second revision (``upgrade``/``downgrade`` bodies) and the models after it.
+    ``classic``: models in classic declarative style (``sa.Column``), for SQLAlchemy 1.4."""
     versions = root / "migrations" / "versions"
     versions.mkdir(parents=True)
     shutil.copy(ALEMBIC_INI, root / "alembic.ini")
     shutil.copy(ENV_PY, root / "migrations" / "env.py")
     (versions / "0001_initial.py").write_text(_FIRST_REVISION, encoding="utf-8")
-    _models(root, "old", base_columns)
+    _models(root, "old", base_columns, classic=classic)
     (root / ".gitignore").write_text("__pycache__/\n", encoding="utf-8")
     git(root, "init", "-q", "-b", "main")
     git(root, "add", ".")
@@ -184,7 +236,7 @@ def make_repository(
         _SECOND_REVISION.format(doc="The change.", upgrade=upgrade, downgrade=downgrade),
         encoding="utf-8",
     )
-    _models(root, "new", feature_columns, feature_posts, feature_memberships)
+    _models(root, "new", feature_columns, feature_posts, feature_memberships, classic=classic)
     git(root, "add", ".")
     git(root, "commit", "-q", "-m", "the pull request")
     return root

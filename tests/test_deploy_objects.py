@@ -77,7 +77,7 @@ def connection(pg_server: Any) -> Iterator[sa.Connection]:
         cursor.close()
         dbapi.commit()
         yield conn
-        conn.rollback()
+        dbapi.rollback()  # Connection.rollback() is SQLAlchemy 2's: the worker runs on 1.4 too
     engine.dispose()
 
 

@@ -21,7 +21,13 @@ import pytest
 
 from tests.conftest import FIXTURES, REPO, CliResult, run_cli
 from tests.helpers import git
-from tests.release_repository import DROP_FULL_NAME, FULL_NAME, line_of, make_repository
+from tests.release_repository import (
+    CLASSIC_FULL_NAME,
+    DROP_FULL_NAME,
+    FULL_NAME,
+    line_of,
+    make_repository,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -155,6 +161,49 @@ def test_an_alter_column_that_leaves_the_old_insert_unfilled_is_blamed_at_its_li
     assert "INSERT User" in finding["message"]
     assert "NotNullViolation" in finding["message"]
     assert "server_default" in finding["hint"]
+
+
+@pytest.mark.parametrize(
+    ("upgrade", "did", "operation"),
+    [
+        pytest.param(
+            DROP_FULL_NAME["upgrade"], "drops users.full_name", "op.drop_column", id="drop"
+        ),
+        pytest.param(
+            'op.execute("UPDATE users SET full_name = email")\n'
+            '    op.alter_column("users", "full_name", existing_type=sa.String(200), '
+            "nullable=False)",
+            "makes users.full_name NOT NULL",
+            "op.alter_column",
+            id="not-null",
+        ),
+    ],
+)
+def test_classic_declarative_models_break_and_are_blamed_alike(
+    project: Path, upgrade: str, did: str, operation: str
+) -> None:
+    """Models written with ``sa.Column`` (what SQLAlchemy 1.4 projects have; ``nox -s
+    oldest`` runs this test on 1.4): the drop of a column the old release maps, and a
+    column it does not map made NOT NULL, each blamed at its line."""
+    base = [CLASSIC_FULL_NAME] if operation == "op.drop_column" else []
+    make_repository(
+        project,
+        base_columns=base,
+        upgrade=upgrade,
+        downgrade='op.alter_column("users", "full_name", nullable=True)',
+        feature_columns=[]
+        if base
+        else ["    full_name = sa.Column(sa.String(200), nullable=False)"],
+        classic=True,
+    )
+    result = _check(project)
+    assert result.code == 1, result.stderr + result.stdout
+    (finding,) = result.findings("breaks-running-release")
+    revision = project / "migrations" / "versions" / "0002_change.py"
+    assert finding["path"] == "migrations/versions/0002_change.py"
+    assert finding["line"] == line_of(revision, operation)
+    assert did in finding["message"]
+    assert finding["severity"] == "error"
 
 
 def test_a_failure_the_schema_cannot_be_proven_to_cause_is_a_note_not_an_error(
