@@ -25,8 +25,10 @@ RULE = register(
             "that keeps serving while the migrations run) are imported in a separate process "
             "and their ORM statements (SELECT of the mapped columns, INSERT, UPDATE, DELETE, "
             "relationship loads and association rows) are run in rolled-back savepoints "
-            'against the schema at the new head. With deploy-order = "code-first", the new '
-            "models are run against the schema at the base head instead."
+            "against the schema at the new head, on tables holding the production "
+            'rehearsal\'s generated rows. With deploy-order = "code-first", the new models are '
+            "run against the schema at the base head instead. PostgreSQL only: a SQLite "
+            "project gets a note."
         ),
         why=(
             "A revision that drops or renames a column or table the running release still "
