@@ -80,28 +80,6 @@ def test_dropping_a_column_the_running_release_no_longer_maps_is_clean(project: 
     assert result.code == 0, result.stderr + result.stdout
 
 
-def test_not_null_column_without_server_default_breaks_the_old_insert(project: Path) -> None:
-    make_repository(
-        project,
-        base_columns=[FULL_NAME],
-        upgrade='op.add_column("users", sa.Column("age", sa.Integer(), nullable=False))',
-        downgrade='op.drop_column("users", "age")',
-        feature_columns=[FULL_NAME, "    age: Mapped[int]"],
-    )
-    result = _check(project)
-    assert result.code == 1, result.stderr + result.stdout
-    (finding,) = result.findings("breaks-running-release")
-    revision = project / "migrations" / "versions" / "0002_change.py"
-    assert finding["line"] == line_of(revision, "op.add_column")
-    assert "INSERT User" in finding["message"]
-    # a Post's author is one of the users rows the rehearsal's fill wrote, not a new User:
-    # the old release's INSERT of a Post works
-    assert "INSERT Post" not in finding["message"]
-    assert "NotNullViolation" in finding["message"]
-    assert "does not map users.age" in finding["message"]
-    assert "server_default" in finding["hint"]
-
-
 def test_not_null_column_with_server_default_is_clean(project: Path) -> None:
     make_repository(
         project,
@@ -119,30 +97,39 @@ def test_not_null_column_with_server_default_is_clean(project: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("upgrade", "did"),
+    ("upgrade", "did", "operation"),
     [
+        pytest.param(
+            'op.add_column("users", sa.Column("age", sa.Integer(), nullable=False))',
+            "adds users.age NOT NULL without a server default",
+            "op.add_column",
+            id="add-column",
+        ),
         pytest.param(
             'op.add_column("users", sa.Column("age", sa.Integer(), nullable=True))\n'
             '    op.execute("UPDATE users SET age = 0")\n'
             '    op.alter_column("users", "age", existing_type=sa.Integer(), nullable=False)',
             "makes users.age NOT NULL",
-            id="nullable-false",
+            "op.alter_column",
+            id="alter-nullable-false",
         ),
         pytest.param(
             'op.add_column("users", sa.Column("age", sa.Integer(), nullable=False, '
             'server_default="0"))\n'
             '    op.alter_column("users", "age", existing_type=sa.Integer(), server_default=None)',
             "removes the server default of users.age",
-            id="server-default-removed",
+            "op.alter_column",
+            id="alter-server-default-removed",
         ),
     ],
 )
-def test_an_alter_column_that_leaves_the_old_insert_unfilled_is_blamed_at_its_line(
-    project: Path, upgrade: str, did: str
+def test_not_null_column_without_server_default_breaks_the_old_insert(
+    project: Path, upgrade: str, did: str, operation: str
 ) -> None:
-    """The column is added safely for the rehearsal (nullable and backfilled, or with a
-    default), then made mandatory by an ``alter_column``: that call, not the add, is what
-    the running release's INSERTs (which do not name the column) break on."""
+    """The running release does not map users.age, so its INSERTs leave it out. Added NOT
+    NULL without a default, or added safely for the rehearsal (nullable and backfilled, or
+    with a default) and then made mandatory by an ``alter_column``: the finding names the
+    call that did it, not an add before it."""
     make_repository(
         project,
         base_columns=[FULL_NAME],
@@ -155,11 +142,15 @@ def test_an_alter_column_that_leaves_the_old_insert_unfilled_is_blamed_at_its_li
     (finding,) = result.findings("breaks-running-release")
     revision = project / "migrations" / "versions" / "0002_change.py"
     assert finding["path"] == "migrations/versions/0002_change.py"
-    assert finding["line"] == line_of(revision, "op.alter_column")
+    assert finding["line"] == line_of(revision, operation)
     assert finding["revision"] == "0002_change"
     assert did in finding["message"]
     assert "INSERT User" in finding["message"]
+    # a Post's author is one of the users rows the rehearsal's fill wrote, not a new User:
+    # the old release's INSERT of a Post works
+    assert "INSERT Post" not in finding["message"]
     assert "NotNullViolation" in finding["message"]
+    assert "does not map users.age" in finding["message"]
     assert "server_default" in finding["hint"]
 
 
