@@ -102,3 +102,23 @@ def test_lock_timeout_of_the_project_excludes_the_database_setting(connection) -
         assert probe.read(raw.cursor(), []).project_lock_timeout() == "5s"
     fresh.dispose()
     assert probe.read(dbapi.cursor(), []).lock_timeout in ("0", "10s")
+
+
+def test_prepared_reading_is_the_plain_one(connection) -> None:
+    """The observer's reading, prepared once per session and executed with a generic plan
+    after a few runs, reads what the plain statement reads, statement after statement."""
+    dbapi = connection.connection.dbapi_connection
+    oid = connection.exec_driver_sql("SELECT 't'::regclass::oid").scalar_one()
+    cursor = dbapi.cursor()
+    for number, statement in enumerate(
+        ["SELECT 1", *(f"ALTER TABLE t ADD COLUMN c{n} int" for n in range(7)),
+         "ALTER TABLE t ALTER COLUMN a SET NOT NULL", "CREATE INDEX ON t (s)"]
+    ):  # fmt: skip
+        connection.exec_driver_sql(statement)
+        cursor.execute(probe.prepared_sql([oid], prepare=number == 0))
+        prepared = probe.parse(cursor.fetchone()[0])
+        assert prepared == probe.read(dbapi.cursor(), [oid])
+    cursor.execute(
+        f"SELECT generic_plans FROM pg_prepared_statements WHERE name = '{probe.PREPARED}'"
+    )
+    assert cursor.fetchone()[0] > 0

@@ -201,6 +201,28 @@ def read_tables(
     return [_table(entry) for entry in json.loads(raw or "[]")]
 
 
+def read_tables_and_names(
+    cursor: Any, names: Iterable[str], *, excluded: tuple[str, ...] = ("alembic_version",)
+) -> tuple[list[Table], dict[str, set[int]]]:
+    """:func:`read_tables` of the tables named one of ``names``, and the oids of all the
+    project's tables by name, in one round trip: the observer of a revision reads them at its
+    first statement, and then skips the catalog for every statement that names no table it
+    has not observed yet."""
+    oids_and_names = (
+        _TABLES_SQL.replace("{project}", _project(excluded))
+        .replace("{oids}", "")
+        .replace("{names}", ", ".join(literal(n) for n in names))
+    )
+    every = _NAMES_SQL.replace("{project}", _project(excluded))
+    cursor.execute(f"SELECT ({oids_and_names.strip()}), ({every.strip()})")
+    details, listed = cursor.fetchone()
+    tables = [_table(entry) for entry in json.loads(details or "[]")]
+    by_name: dict[str, set[int]] = {}
+    for oid, _, name in json.loads(listed or "[]"):
+        by_name.setdefault(name, set()).add(int(oid))
+    return tables, by_name
+
+
 def _project(excluded: tuple[str, ...]) -> str:
     return _PROJECT_TABLE.replace("{excluded}", ", ".join(literal(n) for n in excluded) or "''")
 

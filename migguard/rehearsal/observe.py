@@ -29,6 +29,7 @@ from migguard.rehearsal import catalog, probe, rows
 
 _COMMIT = re.compile(r"^\s*(COMMIT|END)\b", re.IGNORECASE)
 _READ_ONLY = re.compile(r"^\s*(SELECT|SHOW)\b", re.IGNORECASE)
+_DISCARDS = re.compile(r"\b(DISCARD|DEALLOCATE)\b", re.IGNORECASE)
 _IDENTIFIER = re.compile(r'"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_$]*)')
 # SQLAlchemy's and Alembic's own look-ups in the catalog (does this type exist?): no table
 _INTROSPECTION = re.compile(r"\b(pg_catalog|information_schema)\s*\.", re.IGNORECASE)
@@ -46,20 +47,48 @@ class Statement:
     error: str | None = None
 
 
+@dataclass
+class Session:
+    """What the observers of one run know of the server session they read through (per run,
+    handed to each revision's :class:`Observer`).
+
+    The probe is a statement prepared in the session (``PREPARE`` lasts as long as the session,
+    across transactions and rollbacks): ``prepared_on`` is the DBAPI connection it was prepared
+    on, and a new one (a replay of the history reconnects) prepares it again. ``usable`` turns
+    False for the rest of the run when a revision may have discarded prepared statements
+    (``DISCARD``, ``DEALLOCATE``) or a prepared reading failed: the probe then goes as plain
+    SQL, as with drivers that take one statement per call."""
+
+    prepared_on: Any = None
+    usable: bool = True
+
+
 class Observer:
     """Fills and watches the tables one revision's upgrade touches (a context manager).
 
-    ``version_table`` is Alembic's, never filled."""
+    ``version_table`` is Alembic's, never filled; ``session`` is the run's (a fresh one when
+    none is given)."""
 
-    def __init__(self, connection: Any, revision_path: str, version_table: str) -> None:
+    def __init__(
+        self,
+        connection: Any,
+        revision_path: str,
+        version_table: str,
+        session: Session | None = None,
+    ) -> None:
         self.engine = connection.engine
         self.dbapi = connection.connection.dbapi_connection
         self.batched = connection.dialect.driver == "psycopg2"
+        self.session = session if session is not None else Session()
         self.revision_path = _realpath(revision_path)
         self.excluded = (version_table,)
         # every name looked up once: a table the revision creates is named first by its
         # CREATE, when it does not exist yet, and so is never observed
         self.looked_up: set[str] = set()
+        # the project's tables before the revision's first statement, by name (read with the
+        # first look-up): a statement naming none of them, or only ones already observed,
+        # has no table to fill
+        self.existing: dict[str, set[int]] | None = None
         self.tables: dict[int, catalog.Table] = {}  # the observed ones, in detail
         self.fill_order: list[int] = []  # tables written to, parents first
         self.filled_counts: dict[int, int] = {}  # rows inserted in each, right after the fill
@@ -108,6 +137,8 @@ class Observer:
         autocommit = bool(getattr(self.dbapi, "autocommit", False))
         if autocommit or _COMMIT.match(statement):
             self.committed = True
+        if _DISCARDS.search(statement):
+            self.session.usable = False
         self._pending = Statement(statement, self._line(sys._getframe(1)), autocommit)
         named = [] if _INTROSPECTION.search(statement) else self._named(statement)
         try:
@@ -160,9 +191,19 @@ class Observer:
     def _fill(self, names: list[str]) -> None:
         """Rows for the existing tables ``names`` (and their foreign-key ancestors) before the
         statement runs; they are observed from here on."""
+        if self.existing is not None and all(
+            self.existing.get(name, set()) <= self.tables.keys() for name in names
+        ):
+            return  # names no table the revision met that is not observed yet
         self._busy = True
         try:
-            details = catalog.read_tables(_Cursor(self.dbapi), names=names, excluded=self.excluded)
+            cursor = _Cursor(self.dbapi)
+            if self.existing is None:
+                details, self.existing = catalog.read_tables_and_names(
+                    cursor, names, excluded=self.excluded
+                )
+            else:
+                details = catalog.read_tables(cursor, names=names, excluded=self.excluded)
             new = [t for t in details if t.oid not in self.tables]
             if not new:
                 return
@@ -198,7 +239,16 @@ class Observer:
         self._busy = True
         cursor = self.dbapi.cursor()
         try:
-            return probe.read(cursor, list(self.tables))
+            if not (self.batched and self.session.usable):
+                return probe.read(cursor, list(self.tables))
+            prepare = self.session.prepared_on is not self.dbapi
+            try:
+                cursor.execute(probe.prepared_sql(list(self.tables), prepare=prepare))
+            except Exception:
+                self.session.usable = False  # prepared or not, it is not used again
+                raise
+            self.session.prepared_on = self.dbapi
+            return probe.parse(cursor.fetchone()[0])
         finally:
             cursor.close()
             self._busy = False

@@ -60,6 +60,7 @@ class Rehearsal:
     revisions: frozenset[str]
     server_version: str = ""
     rehearsed: list[Rehearsed] = field(default_factory=list)
+    session: observe.Session = field(default_factory=observe.Session)
 
     def covers(self, revision: str) -> bool:
         """Rehearsed once: a replay of the history after a failure runs it plainly."""
@@ -76,7 +77,7 @@ class Rehearsal:
         if not self.server_version:
             self.server_version = _server_version(dbapi)
         memo = _memo_copy(context)
-        observer = observe.Observer(connection, sc.path, context.version_table)
+        observer = observe.Observer(connection, sc.path, context.version_table, self.session)
         record = Rehearsed(sc.revision, observer.tables)
         self.rehearsed.append(record)
         error: Exception | None = None
