@@ -5,7 +5,10 @@ also the ones inside ``autocommit_block()`` (Alembic switches the same connectio
 AUTOCOMMIT there). Right before a statement runs, the existing tables it names (read from the
 SQL PostgreSQL is about to receive, so dynamic names and ``op.execute`` count) get their rows
 (:mod:`.rows`) if they have none yet, and join the observed tables; after it, the
-:mod:`.probe` reads the server again, and the difference is that statement's doing.
+:mod:`.probe` reads the server again, and the difference is that statement's doing. That
+reading is taken at the next thing that happens on the connection (the next statement, a
+commit, the end of the upgrade, where it shares the round trip that deletes the rows), so
+that the end of an upgrade costs one round trip instead of two.
 
 Filling only the tables a revision touches keeps a rehearsal of a whole history cheap: most
 revisions touch one or two of a hundred tables. A table reached only through a function or a
@@ -98,6 +101,10 @@ class Observer:
         self.broken: BaseException | None = None  # something failed: nothing here is trusted
         self.last: probe.Reading | None = None
         self._pending: Statement | None = None
+        # the last statement that ran, whose reading waits for the next thing that happens on
+        # the connection (a statement, a commit, the end of the upgrade): at the end it shares
+        # the round trip that removes the generated rows
+        self._unread: Statement | None = None
         self._busy = False
         self._wrote = False  # the revision has sent a statement that may write
 
@@ -108,6 +115,7 @@ class Observer:
         event.listen(self.engine, "after_cursor_execute", self._after)
         event.listen(self.engine, "handle_error", self._error)
         event.listen(self.engine, "commit", self._commit)
+        event.listen(self.engine, "rollback", self._rollback)
         return self
 
     def __exit__(
@@ -122,6 +130,7 @@ class Observer:
         event.remove(self.engine, "after_cursor_execute", self._after)
         event.remove(self.engine, "handle_error", self._error)
         event.remove(self.engine, "commit", self._commit)
+        event.remove(self.engine, "rollback", self._rollback)
 
     def _ours(self, conn: Any) -> bool:
         if self._busy or self.broken is not None:
@@ -133,6 +142,9 @@ class Observer:
 
     def _before(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if not self._ours(conn):
+            return
+        self.flush()  # the previous statement's doing, before this one adds to it
+        if self.broken is not None:
             return
         autocommit = bool(getattr(self.dbapi, "autocommit", False))
         if autocommit or _COMMIT.match(statement):
@@ -155,15 +167,32 @@ class Observer:
             return
         done, self._pending = self._pending, None
         if self.tables and self.last is not None:
-            try:
-                reading = self._read()
-            except Exception as exc:
-                self.broken = exc
-                return
-            done.changes = probe.changes(self.last, reading)
-            done.lock_timeout = reading.project_lock_timeout()
-            self.last = reading
+            self._unread = done
         self.statements.append(done)
+
+    def flush(self) -> None:
+        """Read what the last statement did, if that is still to do: right before the next
+        statement runs, before a commit or rollback ends the transaction whose locks and
+        statistics say it, and at the end of the upgrade."""
+        if self._unread is None or self.broken is not None or _failed(self.dbapi):
+            return  # a failed transaction reads nothing: the statement keeps no changes
+        try:
+            self.take(self._read())
+        except Exception as exc:
+            self.broken = exc
+
+    @property
+    def unread(self) -> bool:
+        """The last statement's reading is still to be taken."""
+        return self._unread is not None and self.broken is None
+
+    def take(self, reading: probe.Reading) -> None:
+        """``reading``, taken after the last statement, is what that statement did."""
+        done, self._unread = self._unread, None
+        assert done is not None and self.last is not None
+        done.changes = probe.changes(self.last, reading)
+        done.lock_timeout = reading.project_lock_timeout()
+        self.last = reading
 
     def _error(self, context: Any) -> None:
         if not self._ours(context.connection) or self._pending is None:
@@ -173,8 +202,15 @@ class Observer:
         self.statements.append(failed)
 
     def _commit(self, conn: Any) -> None:
+        """A commit through SQLAlchemy ends the transaction the rows were written in (and the
+        locks and statistics the last statement's reading is taken from: that first)."""
         if self._ours(conn):
+            self.flush()
             self.committed = True
+
+    def _rollback(self, conn: Any) -> None:
+        if self._ours(conn):
+            self.flush()
 
     def _named(self, statement: str) -> list[str]:
         """The names in the statement not looked up yet (bare words folded to lower case, as
@@ -261,6 +297,13 @@ class Observer:
                 return frame.f_lineno
             frame = frame.f_back
         return None
+
+
+def _failed(dbapi: Any) -> bool:
+    """The connection's transaction failed (a statement below SQLAlchemy's events raised),
+    as psycopg2 and psycopg report it (libpq's ``PQTRANS_INERROR``)."""
+    info = getattr(dbapi, "info", None)
+    return getattr(info, "transaction_status", None) == 3
 
 
 class _Cursor:

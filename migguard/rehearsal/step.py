@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from migguard import signals
 from migguard.errors import MigguardError
-from migguard.rehearsal import catalog, observe
+from migguard.rehearsal import catalog, observe, probe
 
 if TYPE_CHECKING:
     from alembic.runtime.migration import MigrationContext
@@ -77,20 +77,18 @@ class Rehearsal:
         if not self.server_version:
             self.server_version = _server_version(dbapi)
         memo = _memo_copy(context)
-        observer = observe.Observer(connection, sc.path, context.version_table, self.session)
-        record = Rehearsed(sc.revision, observer.tables)
+        record = Rehearsed(sc.revision, {})
         self.rehearsed.append(record)
-        error: Exception | None = None
-        with observer:
-            try:
-                body()
-            except MigguardError:
-                raise
-            except Exception as exc:
-                signals.reraise_if_received()  # Ctrl-C cancelled the statement: stop here
-                if connection.invalidated:  # the server is gone: the runner says so
-                    raise
-                error = exc
+        observer, error = self._observed(context, sc, body, record)
+        deleted: bool | None = None
+        if error is None and _deletes_with_last_reading(observer):
+            deleted = _read_and_delete(observer)
+            if deleted is None:  # refused: the last reading went with the transaction
+                _restart(context)
+                _restore(context, memo)
+                observer, error = self._observed(context, sc, body, record)
+        if deleted is None:
+            observer.flush()
         record.statements = observer.statements
         if observer.empty:
             empty = ", ".join(
@@ -106,7 +104,9 @@ class Rehearsal:
             record.statements = []
         if error is not None:
             self._after_failure(context, sc, body, record, observer, memo, error)
-        elif observer.broken is not None or not _deleted_rows(observer):
+        elif observer.broken is not None or not (
+            deleted if deleted is not None else _deleted_rows(observer)
+        ):
             if observer.committed:
                 record.notes.append(
                     f"rehearsal of {sc.revision}: the revision committed part of its work, and "
@@ -114,6 +114,26 @@ class Rehearsal:
                 )
             else:
                 _run_again(context, body, memo)
+
+    def _observed(
+        self, context: MigrationContext, sc: Script, body: Callable[[], None], record: Rehearsed
+    ) -> tuple[observe.Observer, Exception | None]:
+        """``body`` run once under a new observer; the error it raised, if any."""
+        connection = context.connection
+        assert connection is not None
+        observer = observe.Observer(connection, sc.path, context.version_table, self.session)
+        record.tables = observer.tables
+        with observer:
+            try:
+                body()
+            except MigguardError:
+                raise
+            except Exception as exc:
+                signals.reraise_if_received()  # Ctrl-C cancelled the statement: stop here
+                if connection.invalidated:  # the server is gone: the runner says so
+                    raise
+                return observer, exc
+        return observer, None
 
     def _after_failure(
         self,
@@ -165,9 +185,71 @@ def _collided(statement: observe.Statement) -> bool:
 def _run_again(context: MigrationContext, body: Callable[[], None], memo: dict[Any, Any]) -> None:
     """Roll back everything the rehearsal did and run the upgrade plainly."""
     _restart(context)
+    _restore(context, memo)
+    body()
+
+
+def _restore(context: MigrationContext, memo: dict[Any, Any]) -> None:
     context.impl.memo.clear()
     context.impl.memo.update(memo)
-    body()
+
+
+def _filled(observer: observe.Observer) -> list[int]:
+    """The tables the fill wrote rows into."""
+    return [oid for oid, inserted in observer.filled_counts.items() if inserted]
+
+
+def _deletes_with_last_reading(observer: observe.Observer) -> bool:
+    """Whether the last statement's reading and the deletes of :func:`_deleted_rows` can go
+    in one round trip (:func:`_read_and_delete`): psycopg2 takes several statements in one
+    call, and nothing committed (then the counters the deletes are decided on restarted)."""
+    return (
+        observer.batched and observer.unread and not observer.committed and bool(_filled(observer))
+    )
+
+
+def _read_and_delete(observer: observe.Observer) -> bool | None:
+    """:func:`_deleted_rows` and the last statement's reading in one round trip: the reading
+    first (into a transaction-local setting, before the deletes add their own scans), then
+    the deletes, decided on the server on the same counters. True when the rows are gone,
+    False when the revision inserted rows into those tables, None when PostgreSQL refused a
+    delete: that aborted the transaction and the reading with it."""
+    counts = observer.filled_counts
+    exists = "EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid = {oid})"
+    exact = " AND ".join(
+        f"(NOT {exists.format(oid=int(oid))}"
+        f" OR pg_stat_get_xact_tuples_inserted({int(oid)}) = {int(counts[oid])})"
+        for oid in _filled(observer)
+    )
+    # children before parents (the reverse of the fill), by oid: the revision may rename
+    deletes = " ".join(
+        f"IF {exists.format(oid=int(oid))} THEN EXECUTE 'DELETE FROM ' || {int(oid)}::regclass;"
+        " END IF;"
+        for oid in reversed(observer.fill_order)
+    )
+    reading = probe.sql(list(observer.tables)).strip()
+    cursor = observer.dbapi.cursor()
+    try:
+        try:
+            cursor.execute(
+                f"SELECT set_config('{_DELETED}', 'no', true),"
+                f" set_config('{_READING}', ({reading}), true);\n"
+                f"DO $migguard$ BEGIN IF {exact} THEN {deletes}"
+                f" PERFORM set_config('{_DELETED}', 'yes', true); END IF; END $migguard$;\n"
+                f"SELECT current_setting('{_READING}'), current_setting('{_DELETED}')"
+            )
+        except Exception:
+            signals.reraise_if_received()  # Ctrl-C cancelled it: stop here
+            return None
+        text, deleted = cursor.fetchone()
+    finally:
+        cursor.close()
+    observer.take(probe.parse(text))
+    return bool(deleted == "yes")
+
+
+_READING = "migguard.rehearsal_reading"
+_DELETED = "migguard.rehearsal_deleted"
 
 
 def _deleted_rows(observer: observe.Observer) -> bool:
@@ -176,7 +258,7 @@ def _deleted_rows(observer: observe.Observer) -> bool:
     unusable: the caller rolls it back)."""
     last = observer.last.tables if observer.last is not None else {}
     counts = observer.filled_counts
-    filled = [oid for oid, inserted in counts.items() if inserted]
+    filled = _filled(observer)
     if not filled:
         return True
     if observer.committed:  # the counters restarted with the commit: only what was seen counts

@@ -98,6 +98,21 @@ def test_index_on_an_existing_table_without_concurrently_is_reported() -> None:
     assert "autocommit_block" in finding["hint"]
 
 
+def test_last_statement_observed_when_the_generated_rows_cannot_be_deleted() -> None:
+    """The revision copies the customers into a new table that points at them: deleting the
+    generated customers is refused, and the index built after the copy (the last statement,
+    whose reading shares the round trip with those deletes) is reported all the same."""
+    fixture = "rehearsal_rows_referenced_by_new_table"
+    result = _check(fixture)
+    assert result.code == 0, result.stdout + result.stderr
+    path = "migrations/versions/0002_loyalty_accounts.py"
+    assert _rehearsal_findings(result) == [
+        ("index-without-concurrently", path, 17),
+        ("index-without-concurrently", path, 28),
+    ]
+    assert result.findings("drift") == [] and result.findings("upgrade-fails") == []
+
+
 def test_concurrent_index_in_an_autocommit_block_is_clean() -> None:
     result = _check("rehearsal_index_concurrently")
     assert result.code == 0, result.stdout
