@@ -83,12 +83,19 @@ def _check(
     started = time.monotonic()
     settings = settings or Settings(path=Path(path))
     project = load_project(Path(path), settings.config_file, settings.name)
+    # The project's modules, unloaded when the checks are done with the metadata they built.
+    project_modules: list[Any] = []
     try:
         bootstrap.validate(settings)
-        return _check_project(project, settings, on_revision, started)
+        return _check_project(project, settings, on_revision, started, project_modules)
     except MigguardError as exc:  # its relative path is the project's, as findings' are
         exc.root = exc.root or project.root
         raise
+    finally:
+        if project_modules:
+            from migguard.runner import forget_mapped_classes
+
+            forget_mapped_classes(project_modules)
 
 
 def _check_project(
@@ -96,6 +103,7 @@ def _check_project(
     settings: Settings,
     on_revision: Callable[[int, int, str], None] | None,
     started: float,
+    project_modules: list[Any],
 ) -> Report:
     project.flask_app = settings.flask_app
     dotenv_values = load_dotenv_for(project.root)
@@ -107,7 +115,9 @@ def _check_project(
         report.notes.append(f"--since {settings.since}: no revision added, none round-tripped")
 
     metadata = (
-        _offline_metadata(project, settings, report, dotenv_values) if settings.static else None
+        _offline_metadata(project, settings, report, dotenv_values, project_modules)
+        if settings.static
+        else None
     )
     findings = _static_findings(project, settings, metadata=metadata)
     graph_broken = any(f.rule == "broken-graph" for f in findings)
@@ -117,7 +127,7 @@ def _check_project(
         else:
             with _overall_timeout(settings.timeout):
                 findings += _database_findings(
-                    project, settings, dotenv_values, report, new, on_revision
+                    project, settings, dotenv_values, report, project_modules, new, on_revision
                 )
     if new is not None:
         findings = since.in_scope(findings, new)
@@ -127,7 +137,11 @@ def _check_project(
 
 
 def _offline_metadata(
-    project: Project, settings: Settings, report: Report, dotenv_values: dict[str, str]
+    project: Project,
+    settings: Settings,
+    report: Report,
+    dotenv_values: dict[str, str],
+    project_modules: list[Any],
 ) -> Any:
     """target_metadata for the static naming rules; a project whose models do not import
     still gets every other static rule, with a note."""
@@ -140,7 +154,7 @@ def _offline_metadata(
     values = _static_environment(project, settings, dotenv_values)
     try:
         project.script_directory()
-        with safety.environment(values), runner.project_cwd(project, config):
+        with safety.environment(values), runner.project_cwd(project, config, project_modules):
             return runner.load_metadata_offline(project, config, guard)
     except safety.OfflineConnectionError:  # an offline branch that connects: say so, exit 2
         raise
@@ -213,6 +227,7 @@ def _database_findings(
     settings: Settings,
     dotenv_values: dict[str, str],
     report: Report,
+    project_modules: list[Any],
     new: set[str] | None = None,
     on_revision: Callable[[int, int, str], None] | None = None,
 ) -> list[Finding]:
@@ -243,7 +258,15 @@ def _database_findings(
                 rehearsal=_rehearsal(project, settings, new),
             )
             result = _run_on(
-                server, project, settings, driver, dotenv_values, plan, models_database, release
+                server,
+                project,
+                settings,
+                driver,
+                dotenv_values,
+                plan,
+                project_modules,
+                models_database,
+                release,
             )
         report.checked = len(result.checked)
         report.skipped = len(result.revisions) - len(result.checked)
@@ -291,6 +314,7 @@ def _run_on(
     driver: str,
     dotenv_values: dict[str, str],
     plan: Any,
+    project_modules: list[Any],
     models_database: _ModelsDatabase | None = None,
     release: Any = None,
 ) -> RunResult:
@@ -334,7 +358,7 @@ def _run_on(
     try:
         with (
             safety.environment(values),
-            runner.project_cwd(project, config),
+            runner.project_cwd(project, config, project_modules),
             engine.connect() as connection,
         ):
             with guard.watching_engines():

@@ -995,8 +995,15 @@ def quiet_env_logging() -> Iterator[None]:
 
 
 @contextmanager
-def project_cwd(project: Project, config: Config) -> Iterator[None]:
-    """Run as ``alembic`` would from the project directory: cwd, prepend_sys_path, root."""
+def project_cwd(
+    project: Project, config: Config, forget_later: list[Any] | None = None
+) -> Iterator[None]:
+    """Run as ``alembic`` would from the project directory: cwd, prepend_sys_path, root.
+
+    The project's modules leave ``sys.modules`` at the end of the block. The classes they
+    mapped leave their metadata and registry then too, unless ``forget_later`` collects the
+    modules for :func:`forget_mapped_classes`: the checks after the stairway (schema-mismatch's
+    ``create_all``, the naming rules) still read the metadata env.py gave."""
     from migguard.alembic_compat import prepend_sys_paths
 
     saved_cwd, saved_path = os.getcwd(), list(sys.path)
@@ -1016,12 +1023,15 @@ def project_cwd(project: Project, config: Config) -> Iterator[None]:
             for name in set(sys.modules) - saved_modules
             if _is_project_module(sys.modules.get(name), project.root)
         ]
-        _forget_mapped_classes(discarded)
+        if forget_later is None:
+            forget_mapped_classes(discarded)
+        else:
+            forget_later.extend(discarded)
         for module in discarded:
             del sys.modules[module.__name__]
 
 
-def _forget_mapped_classes(modules: list[Any]) -> None:
+def forget_mapped_classes(modules: list[Any]) -> None:
     """Take the tables and classes of discarded project modules out of the metadata and the
     declarative registry they joined. Both may belong to a library rather than the project
     (SQLModel's ``SQLModel.metadata``, a shared ``registry``): they outlive the run, and the
