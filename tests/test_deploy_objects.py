@@ -151,3 +151,14 @@ def test_the_contract_meets_tables_that_hold_rows(connection) -> None:
     assert ("Post", "SELECT", "author") in statuses
     assert read["users"] > 0 and read["posts"] > 0
     assert connection.exec_driver_sql("SELECT count(*) FROM users").scalar() == 0
+
+
+def test_a_table_no_generated_row_fits_is_named_with_why(connection) -> None:
+    """The fill's own verdict reaches the run as a note: the statements on that table meet
+    an empty table, and whatever fails there stays unjudged."""
+    cursor = connection.connection.dbapi_connection.cursor()
+    cursor.execute("CREATE TABLE codes (code text NOT NULL CHECK (code <> lower(code)))")
+    cursor.close()
+    connection.connection.dbapi_connection.commit()
+    done = contract.exercise(connection, [sa.inspect(User), sa.inspect(Post)], [])
+    assert done.left_empty == ["codes (no generated row satisfied its constraints)"]
