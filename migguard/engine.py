@@ -501,6 +501,7 @@ def _models_differences(
 ) -> list[Any]:
     """create_all in a second fresh database; compare with the head snapshot."""
     from migguard import schema
+    from migguard.schema import filters
 
     if result.head_snapshot is None:
         return []
@@ -513,27 +514,18 @@ def _models_differences(
     except Exception as exc:
         result.notes.append(f"metadata.create_all failed, schema-mismatch skipped: {exc}")
         return []
-    tables = {(t.schema, t.name) for m in metadatas for t in m.tables.values()}
-    include = result.context_opts.get("include_object")
-    if include is not None:
-        tables = {
-            key
-            for key in tables
-            if _included(
-                include,
-                next(t for m in metadatas for t in m.tables.values() if (t.schema, t.name) == key),
-            )
-        }
-    return schema.diff(
-        schema.restrict(result.head_snapshot, tables), schema.restrict(models, tables)
-    )
-
-
-def _included(include_object: Any, table: Any) -> bool:
-    try:
-        return bool(include_object(table, table.name, "table", False, None))
-    except Exception:
-        return True
+    head = result.head_snapshot
+    excluded = result.autogenerate_excluded
+    if excluded:  # what env.py keeps out of autogenerate is not the models' business
+        head = filters.without_excluded(head, excluded)
+        models = filters.without_excluded(models, excluded)
+    tables = {
+        (t.schema, t.name)
+        for m in metadatas
+        for t in m.tables.values()
+        if not (excluded and excluded.hides_table((t.schema, t.name)))
+    }
+    return schema.diff(schema.restrict(head, tables), schema.restrict(models, tables))
 
 
 def _as_list(metadata: Any) -> list[Any]:

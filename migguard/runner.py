@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from migguard.ops import Op
     from migguard.project import Project
     from migguard.schema import Difference, Snapshot
+    from migguard.schema.filters import Excluded
 
 
 @dataclass
@@ -74,6 +75,8 @@ class RunResult:
     reached_head: bool = False
     drift_diffs: list[Any] = field(default_factory=list)
     drift_ops: Any = None
+    # what env.py's include_object/include_name kept out of that comparison
+    autogenerate_excluded: Excluded | None = None
     head_snapshot: Snapshot | None = None
     notes: list[str] = field(default_factory=list)
     stopped: str = ""  # why the stairway ended before head, for revisions it did not check
@@ -800,10 +803,15 @@ def _setting_seconds(connection: Any, setting: str) -> float | None:
 
 
 def _compare_at_head(context: MigrationContext, result: RunResult) -> None:
-    """Alembic's own autogenerate, on the same MigrationContext and the user's options."""
+    """Alembic's own autogenerate, on the same MigrationContext and the user's options; what
+    their filters keep out of it is recorded for schema-mismatch."""
     from alembic.autogenerate import produce_migrations
 
-    migration = produce_migrations(context, result.target_metadata)
+    from migguard.schema import filters
+
+    with filters.recording(context.opts) as excluded:
+        migration = produce_migrations(context, result.target_metadata)
+    result.autogenerate_excluded = excluded
     upgrade_ops = migration.upgrade_ops
     assert upgrade_ops is not None
     result.drift_ops = upgrade_ops

@@ -15,6 +15,7 @@ import enum
 import re
 import textwrap
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from migguard.findings import Finding, Severity
@@ -361,11 +362,27 @@ def _drift_subjects(upgrade_ops: Any) -> dict[str, set[str]]:
                     getattr(obj, "parent", None), "name", None
                 )
                 if table:
-                    subjects[table].add(str(obj.name))
+                    subjects[table].add(str(obj.name) if obj.name else _unnamed(obj))
     return subjects
 
 
+def _unnamed(constraint: Any) -> str:
+    """A constraint the models leave unnamed (``create_foreign_key(None, ...)``) by its kind
+    and columns: PostgreSQL names it ``books_author_id_fkey`` in the models' database, and
+    the catalog difference about it is recognised by the same key."""
+    from sqlalchemy import ForeignKeyConstraint, UniqueConstraint
+
+    kind = {ForeignKeyConstraint: "foreign key", UniqueConstraint: "unique"}.get(type(constraint))
+    return _constraint_key(kind or "", [str(column.name) for column in constraint.columns])
+
+
+def _constraint_key(kind: str, columns: Iterable[str]) -> str:
+    return f"{kind} ({', '.join(columns)})"
+
+
 def _covered_by_drift(difference: Difference, covered: dict[str, set[str]]) -> bool:
+    from migguard.schema.model import constrained_columns
+
     table = (difference.table or "").split(".")[-1]
     names = covered.get(table) or covered.get(difference.table or "")
     if not names:
@@ -375,7 +392,10 @@ def _covered_by_drift(difference: Difference, covered: dict[str, set[str]]) -> b
     if "*" in names:
         return True
     leaf = difference.name.split(".")[-1]
-    return leaf in names or difference.name in names
+    if leaf in names or difference.name in names:
+        return True
+    unnamed = _constraint_key(difference.subkind, constrained_columns(difference.detail))
+    return difference.kind == "constraint" and unnamed in names
 
 
 def _rename_sentences(upgrade_ops: Any) -> list[str]:

@@ -11,6 +11,7 @@ the tables a set of models maps. Modules:
 - ``inspector``: the SQLAlchemy Inspector fallback (SQLite and other dialects)
 - ``compare``: one comparison function per object kind, and :func:`diff`
 - ``subset``: :func:`restrict` and the table/schema filters
+- ``filters``: what env.py's ``include_object``/``include_name`` keep out of autogenerate
 - ``capture``: :func:`snapshot`, which picks the reader
 - ``tracking``: :class:`Tracker`, snapshots that re-read only what DDL touched (the runner's)
 """

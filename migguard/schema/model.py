@@ -12,6 +12,7 @@ Schema names are normalised: ``None`` stands for the default schema (``public`` 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +99,20 @@ class Constraint:
     name: str
     type: str  # "primary key", "foreign key", "unique", "check", "exclusion"
     definition: str
+
+
+_CONSTRAINED = re.compile(
+    r"^(?:PRIMARY KEY|UNIQUE(?: NULLS NOT DISTINCT)?|FOREIGN KEY) \(([^)]*)\)"
+)
+
+
+def constrained_columns(definition: str) -> tuple[str, ...]:
+    """The columns of a catalog constraint definition (``FOREIGN KEY (author_id) REFERENCES
+    authors(id)``, ``UNIQUE ("Order", sku)``), unquoted; ``()`` for other kinds."""
+    found = _CONSTRAINED.match(definition)
+    if found is None:
+        return ()
+    return tuple(part.strip().strip('"') for part in found.group(1).split(","))
 
 
 @dataclass(frozen=True)

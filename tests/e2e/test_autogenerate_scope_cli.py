@@ -1,0 +1,83 @@
+"""schema-mismatch compares what autogenerate compares, and says nothing drift already said.
+
+Found on real projects: env.py keeps objects out of autogenerate (``include_object``,
+``include_name``, ``include_schemas``) and the full schema comparison reported them anyway; an
+unnamed foreign key the migrations forgot was one ``drift`` and one ``schema-mismatch``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES, run_cli
+
+pytestmark = pytest.mark.timeout(300)
+
+FILTERS = FIXTURES / "autogenerate_filters"
+
+
+def _check(project: Path):
+    return run_cli("check", "--format", "json", "--db", "local", str(project))
+
+
+def test_objects_env_py_keeps_out_of_autogenerate_are_no_schema_mismatch() -> None:
+    """A trigger-maintained column and its index (include_object), a column the models dropped
+    (include_name), a view-backed model and a table APScheduler creates (include_object on
+    tables), a second schema (include_schemas with include_name): no finding at all."""
+    result = _check(FILTERS)
+    assert result.code == 0, result.stdout + result.stderr
+    assert result.findings() == []
+
+
+def test_a_real_mismatch_on_an_included_table_is_still_found(tmp_path: Path) -> None:
+    """The same project with a check constraint the models declare and no revision creates:
+    that one mismatch, on the table whose excluded column and index stay unreported."""
+    project = tmp_path / "docs"
+    shutil.copytree(FILTERS, project)
+    models = project / "app" / "models.py"
+    text = models.read_text()
+    with_check = text.replace(
+        '    __tablename__ = "documents"\n',
+        '    __tablename__ = "documents"\n'
+        '    __table_args__ = (sa.CheckConstraint("length(title) > 0", name="title_not_empty"),)\n',
+    )
+    assert with_check != text
+    models.write_text(with_check)
+    result = _check(project)
+    assert result.code == 1, result.stdout + result.stderr
+    [finding] = result.findings()
+    assert (finding["rule"], finding["path"], finding["line"], finding["revision"]) == (
+        "schema-mismatch",
+        "app/models.py",
+        27,  # __tablename__ = "documents"
+        "3c4d5e6f7a8b",
+    )
+    assert finding["message"] == (
+        "check constraint ck_documents_title_not_empty on documents is in the models but not "
+        "created by the migrations: CHECK ((length((title)::text) > 0))"
+    )
+
+
+def test_an_unnamed_constraint_autogenerate_reports_is_one_drift_finding() -> None:
+    """The models' foreign key and unique constraint are unnamed; the migrations forgot both.
+    autogenerate writes ``create_foreign_key(None, ...)`` and ``create_unique_constraint(None,
+    ...)``; PostgreSQL names them books_author_id_fkey and books_isbn_key in the models'
+    database. One difference, one finding: drift's."""
+    result = _check(FIXTURES / "drift_unnamed_foreign_key")
+    assert result.code == 1, result.stdout + result.stderr
+    assert result.findings("schema-mismatch") == []
+    [drift] = result.findings("drift")
+    assert (drift["path"], drift["line"], drift["revision"]) == (
+        "app/models.py",
+        19,  # __tablename__ = "books"
+        "0002_book_author",
+    )
+    assert (
+        "op.create_foreign_key(None, 'books', 'authors', ['author_id'], ['id'])"
+        in (drift["message"])
+    )
+    assert "op.create_unique_constraint(None, 'books', ['isbn'])" in drift["message"]
+    assert result.json["summary"]["errors"] == 1
