@@ -53,11 +53,13 @@ class StepFailure:
 @dataclass
 class RoundTrip:
     """A downgrade that does not return the schema to where the upgrade found it;
-    ``again``: what upgrading once more leaves different from the first upgrade."""
+    ``again``: what upgrading once more leaves different from the first upgrade, or
+    ``again_failed``: the error it raised instead."""
 
     revision: str
     differences: list[Difference]
     again: list[Difference] = field(default_factory=list)
+    again_failed: str = ""  # why upgrading again after the downgrade failed, when it did
 
 
 @dataclass
@@ -485,6 +487,7 @@ class _Stairway:
                     sc.revision,
                     schema.diff(before, down),
                     schema.diff(up, again) if again is not None and again != up else [],
+                    failure[0] if failure is not None and phase[0] == "re-upgrade" else "",
                 )
             )
         elif failure is None and "up" in seen and seen["up"] != up:

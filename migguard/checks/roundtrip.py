@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from migguard.checks import RunContext
     from migguard.project import Project
     from migguard.runner import RunResult
+    from migguard.schema import Difference
 
 UPGRADE_FAILS = register(
     Rule(
@@ -107,24 +108,57 @@ def check(result: RunResult, project: Project) -> list[Finding]:
             )
         )
     for trip in result.round_trips:
+        differences = [d for d in trip.differences if not _extension_kept(d, trip.again_failed)]
+        if not differences and not trip.again:
+            continue
         path = result.paths.get(trip.revision)
-        described = [d.describe_roundtrip() for d in trip.differences] or ["schema differs"]
+        described = [d.describe_roundtrip() for d in differences] or ["schema differs"]
         again = [d.describe_roundtrip() for d in trip.again]
         after = f"; upgrading again differs from the first upgrade: {'; '.join(again)}"
+        if trip.again_failed:
+            after = f"; upgrading again fails: {trip.again_failed}"
         findings.append(
             Finding(
                 rule=DOWNGRADE_MISMATCH.id,
                 message=f"revision {trip.revision}: downgrade does not undo upgrade: "
                 + "; ".join(described)
-                + (after if again else ""),
+                + (after if again or trip.again_failed else ""),
                 path=path,
                 line=_function_line(project, path, "downgrade"),
                 revision=trip.revision,
-                hint="make downgrade() drop what upgrade() creates and restore what it drops",
+                hint=_kept_extension_hint(differences)
+                or "make downgrade() drop what upgrade() creates and restore what it drops",
                 anchor="; ".join(sorted(described)),
             )
         )
     return findings
+
+
+def _extension_kept(difference: Difference, again_failed: str) -> bool:
+    """An extension the upgrade creates and the downgrade keeps: deliberate and common
+    (``CREATE EXTENSION IF NOT EXISTS pg_trgm`` up, no ``DROP EXTENSION`` down), since other
+    objects, other revisions or other applications of the database may use it, and dropping
+    it needs a superuser that production's migration role often is not. The snapshot never
+    lists the functions and types an extension brings, so nothing else of it is left behind.
+    It stays a mismatch when upgrading again fails on it (the upgrade creates it without ``IF
+    NOT EXISTS``), and so does a downgrade that drops an extension the revision found
+    installed."""
+    return _extension_left(difference) and f'extension "{difference.name}"' not in again_failed
+
+
+def _extension_left(difference: Difference) -> bool:
+    return difference.kind == "extension" and difference.status == "added"
+
+
+def _kept_extension_hint(differences: list[Difference]) -> str | None:
+    """Only extensions left behind, and upgrading again failed: the upgrade is what to fix."""
+    if not differences or not all(_extension_left(d) for d in differences):
+        return None
+    names = ", ".join(d.name for d in differences)
+    return (
+        f"create it with CREATE EXTENSION IF NOT EXISTS so that the upgrade applies again "
+        f"after its downgrade, or drop it in downgrade() ({names})"
+    )
 
 
 def _function_for(direction: str) -> str:
