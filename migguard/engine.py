@@ -70,8 +70,15 @@ def check(
     """Check one Alembic project; raises MigguardError for anything that prevents checking.
 
     ``on_revision(number, total, revision)`` is called as the stairway reaches each revision
-    (the CLI draws its progress line with it)."""
-    with _fewer_collections():
+    (the CLI draws its progress line with it).
+
+    The project's code runs in this process and prints (a revision's ``print()``, a handler
+    bound to ``sys.stdout``, a child process): for the duration of the call, descriptor 1 is
+    pointed at stderr, so a caller's own stdout (JSON it writes, a pytest report) carries none
+    of it."""
+    from migguard.report.stdout import project_output_on_stderr
+
+    with _fewer_collections(), project_output_on_stderr():
         return _check(path, settings, on_revision)
 
 

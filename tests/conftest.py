@@ -119,6 +119,7 @@ _STARTS_POSTGRES_OUTSIDE_E2E = frozenset(
         "tests/test_pytest_plugin.py::test_broken_downgrade_fails_the_round_trip_item_only",
         "tests/test_pytest_plugin.py::test_clean_project_passes_every_item",
         "tests/test_pytest_plugin.py::test_migguard_db_fixture_gives_a_fresh_database_per_test",
+        "tests/test_pytest_plugin.py::test_project_output_never_reaches_pytests_stdout",
         "tests/test_report_sarif.py::test_database_finding_written_with_output_option",
     }
 )

@@ -23,9 +23,9 @@ def _copy(fixture: str, pytester: pytest.Pytester) -> Path:
     return target
 
 
-def _run_migguard(pytester: pytest.Pytester, project: Path) -> pytest.RunResult:
+def _run_migguard(pytester: pytest.Pytester, project: Path, *extra: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess(
-        "-v",
+        *(extra or ("-v",)),
         "-p",
         "no:cacheprovider",
         "--migguard",
@@ -127,3 +127,27 @@ def test_plugin_module_imports_nothing_heavy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert ast.literal_eval(out) == ["migguard", "migguard.pytest_plugin"]
+
+
+@pytest.mark.parametrize("capture", ["fd", "no"])
+def test_project_output_never_reaches_pytests_stdout(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capture: str
+) -> None:
+    """The project prints, logs through a stdout handler, and runs child processes while the
+    first item checks it. Whether pytest captures (the default) or not (``-s``), pytest's own
+    stdout (progress, the failing item's report) holds none of it."""
+    project = _copy("noisy_output", pytester)
+    monkeypatch.setenv("NOISY_SECRET", "x")  # env.py exits without it
+    result = _run_migguard(pytester, project, f"--capture={capture}")
+    result.assert_outcomes(passed=3, failed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*_ migguard: round-trip _*", "*error ?downgrade-mismatch?*"])
+    for chatter in (
+        "Loaded module app_logging",
+        "C extension says hello",
+        "child process",
+        "configuring the migration context",
+        "nothing to undo",
+    ):
+        result.stdout.no_fnmatch_line(f"*{chatter}*")
+    if capture == "no":
+        result.stderr.fnmatch_lines(["*env.py: configuring the migration context*"])

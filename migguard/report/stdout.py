@@ -27,25 +27,43 @@ def reserved_for_report() -> Iterator[TextIO]:
 
     Where stdout is not a real descriptor (the command invoked in-process by a test runner),
     there is nothing to redirect and ``sys.stdout`` itself is returned."""
+    with project_output_on_stderr() as saved_fd:
+        if saved_fd is None:
+            yield sys.stdout
+            return
+        report = os.fdopen(os.dup(saved_fd), "w", encoding="utf-8", errors="replace")
+        try:
+            yield report
+        finally:
+            report.close()
+
+
+@contextmanager
+def project_output_on_stderr() -> Iterator[int | None]:
+    """Descriptor 1 (and so ``sys.stdout``) writes to stderr until the block ends, then
+    points where it pointed before; yields a duplicate of that original descriptor, or None
+    where stdout is not a real descriptor (nothing is redirected then).
+
+    The engine runs every check inside this, so ``migguard.check()`` called from a program
+    that writes JSON to its own stdout, or from a pytest session, keeps the project's prints
+    out of that stream too; nested blocks (the CLI's around the engine's) are harmless."""
     try:
         sys.stdout.flush()
         stdout_fd = sys.stdout.fileno()
         stderr_fd = sys.stderr.fileno()
     except (AttributeError, OSError, ValueError):
-        yield sys.stdout
+        yield None
         return
     saved_fd = os.dup(stdout_fd)
-    report = os.fdopen(saved_fd, "w", encoding="utf-8", errors="replace", closefd=True)
     os.dup2(stderr_fd, stdout_fd)
     line_buffered = _line_buffered(sys.stdout)
     try:
-        yield report
+        yield saved_fd
     finally:
-        report.flush()
         sys.stdout.flush()
         _restore_buffering(sys.stdout, line_buffered)
         os.dup2(saved_fd, stdout_fd)
-        report.close()
+        os.close(saved_fd)
 
 
 def _line_buffered(stream: TextIO) -> bool | None:

@@ -10,7 +10,10 @@ object, an ``::error`` annotation or a SARIF tool-execution notification.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.conftest import FIXTURES, REPO, run_cli
@@ -154,3 +157,30 @@ def test_the_project_checks_once_the_secret_is_set() -> None:
     result = run_cli("check", "--db", "local", "--format", "json", EXITS, env={"SECRET_KEY": "s"})
     assert result.code == 0, result.stderr
     assert result.json["findings"] == []
+
+
+def test_python_api_keeps_the_project_output_off_the_callers_stdout() -> None:
+    """``migguard.check()`` runs the same project code in the caller's process: a program that
+    prints JSON after it gets only its own JSON on stdout, the project's chatter on stderr."""
+    program = (
+        "import json, migguard\n"
+        f"report = migguard.check({NOISY!r}, db='local')\n"
+        "print(json.dumps({'errors': report.errors, 'rules': [f.rule for f in report.findings]}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MIGGUARD_", "PG"))}
+    env.pop("DATABASE_URL", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", program],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**env, "NOISY_SECRET": "x"},
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {
+        "errors": 1,
+        "rules": ["missing-lock-timeout", "downgrade-mismatch"],
+    }
+    for line in [*PROJECT_CHATTER, "a child process during an upgrade", "migrations done"]:
+        assert line in proc.stderr.splitlines(), line
