@@ -114,15 +114,17 @@ def check(result: RunResult, project: Project) -> list[Finding]:
         path = result.paths.get(trip.revision)
         described = [d.describe_roundtrip() for d in differences] or ["schema differs"]
         again = [d.describe_roundtrip() for d in trip.again]
-        after = f"; upgrading again differs from the first upgrade: {'; '.join(again)}"
-        if trip.again_failed:
-            after = f"; upgrading again fails: {trip.again_failed}"
+        suffix = ""
+        if again:
+            suffix = f"; upgrading again differs from the first upgrade: {'; '.join(again)}"
+        if any(_extension_left(d) for d in differences):  # reported because of that failure
+            suffix = f"; upgrading again fails: {trip.again_failed}"
         findings.append(
             Finding(
                 rule=DOWNGRADE_MISMATCH.id,
                 message=f"revision {trip.revision}: downgrade does not undo upgrade: "
                 + "; ".join(described)
-                + (after if again or trip.again_failed else ""),
+                + suffix,
                 path=path,
                 line=_function_line(project, path, "downgrade"),
                 revision=trip.revision,

@@ -62,8 +62,7 @@ def test_what_else_the_downgrade_leaves_is_reported_without_the_extension(
     finding = _mismatch_at_search_downgrade(_check(project))
     assert finding["message"] == (
         "revision 0002_name_search: downgrade does not undo upgrade: "
-        "index ix_users_name on users left behind; upgrading again fails: DuplicateTable: "
-        'relation "ix_users_name" already exists'
+        "index ix_users_name on users left behind"
     )
 
 
