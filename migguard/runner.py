@@ -812,7 +812,7 @@ def _compare_at_head(context: MigrationContext, result: RunResult) -> None:
 
     from migguard.schema import filters
 
-    with filters.recording(context.opts) as excluded:
+    with filters.recording(context.opts, result.target_metadata) as excluded:
         migration = produce_migrations(context, result.target_metadata)
     result.autogenerate_excluded = excluded
     upgrade_ops = migration.upgrade_ops

@@ -90,3 +90,23 @@ def test_without_excluded_drops_the_refused_objects_only() -> None:
     assert [c.name for c in cut.constraints] == ["documents_pkey"]
     assert [i.name for i in cut.indexes] == ["ix_documents_title"]
     assert without_excluded(snap, Excluded()) is snap
+
+
+def test_the_models_indexes_alembic_did_not_ask_about_are_asked_after_the_comparison() -> None:
+    """An index autogenerate finds unchanged is never passed to include_object by Alembic;
+    the project's refusal of it still counts, asked with Alembic's arguments for a model's
+    object."""
+    calls = []
+
+    def include_object(obj, name, type_, reflected, compare_to):
+        calls.append((name, type_, reflected, compare_to))
+        return name != "ix_documents_search_vector"
+
+    documents = _documents()
+    sa.Index("ix_documents_search_vector", documents.c.search_vector)
+    opts = {"include_object": include_object}
+    with recording(opts, documents.metadata) as excluded:
+        pass  # Alembic's comparison asked about nothing
+    assert excluded.hides((None, "documents"), "ix_documents_search_vector")
+    assert ("ix_documents_search_vector", "index", False, None) in calls
+    assert opts == {"include_object": include_object}

@@ -11,7 +11,8 @@ The filters are the project's own functions and read whatever Alembic hands them
 (``object.info``, ``reflected``, ``compare_to``, the parents' names), so migguard does not call
 them a second time with objects of its own making. While Alembic's own comparison runs at head
 they are wrapped, and every object they turn away is recorded from the arguments Alembic gave
-them: :func:`recording`. :func:`without_excluded` then cuts those objects out of a snapshot
+them: :func:`recording` (which then asks about the models' indexes and constraints that
+comparison never asked about). :func:`without_excluded` cuts those objects out of a snapshot
 (with ``include_schemas``, Alembic asks ``include_name`` about each schema; without it, it
 reads the default schema only and asks about nothing else).
 """
@@ -99,9 +100,11 @@ class Excluded:
 
 
 @contextmanager
-def recording(opts: dict[str, Any]) -> Iterator[Excluded]:
+def recording(opts: dict[str, Any], metadata: Any = None) -> Iterator[Excluded]:
     """Wrap the ``include_object`` and ``include_name`` of a MigrationContext's ``opts`` (what
-    env.py passed to ``context.configure``) for the block, recording what they refuse."""
+    env.py passed to ``context.configure``) for the block, recording what they refuse; then
+    ask ``include_object`` about the models' indexes and constraints Alembic did not ask
+    about (:func:`_ask_about_models`)."""
     excluded = Excluded()
     include_object: Callable[..., Any] | None = opts.get("include_object")
     include_name: Callable[..., Any] | None = opts.get("include_name")
@@ -126,8 +129,36 @@ def recording(opts: dict[str, Any]) -> Iterator[Excluded]:
     opts.update({key: wrappers[key] for key in wrapped})
     try:
         yield excluded
+        if include_object is not None:
+            _ask_about_models(object_filter, metadata, excluded)
     finally:
         opts.update({key: originals[key] for key in wrapped})
+
+
+def _ask_about_models(
+    include_object: Callable[..., Any], metadata: Any, excluded: Excluded
+) -> None:
+    """Alembic asks ``include_object`` about an index or a unique or foreign key constraint
+    only when its comparison finds it added, removed or changed. A project often keeps one
+    out precisely because autogenerate cannot see what matters about it (an operator class,
+    a predicate) and so finds it unchanged, while the catalogs differ. Each of the models'
+    indexes and constraints on a table still compared is asked about here the way Alembic
+    asks about one it is about to add: ``(object, name, type_, False, None)``."""
+    from sqlalchemy import ForeignKeyConstraint, UniqueConstraint
+
+    metadatas = metadata if isinstance(metadata, list | tuple) else [metadata]
+    for one in metadatas:
+        for table in getattr(one, "tables", {}).values():
+            if excluded.hides_table((table.schema, table.name)):
+                continue
+            asked: list[tuple[Any, str]] = [(index, "index") for index in table.indexes]
+            for constraint in table.constraints:
+                if isinstance(constraint, UniqueConstraint):
+                    asked.append((constraint, "unique_constraint"))
+                elif isinstance(constraint, ForeignKeyConstraint):
+                    asked.append((constraint, "foreign_key_constraint"))
+            for item, type_ in asked:
+                include_object(item, item.name, type_, False, None)
 
 
 def without_excluded(snap: Snapshot, excluded: Excluded) -> Snapshot:
