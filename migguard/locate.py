@@ -32,7 +32,8 @@ def find_table(root: Path, table: str, skip: tuple[Path, ...] = ()) -> tuple[Pat
     """The file and 1-based line where ``table`` is declared as a model, if it can be found."""
     name = re.escape(table)
     patterns = [
-        re.compile(rf"__tablename__\s*(?::\s*\w+\s*)?=\s*['\"]{name}['\"]"),
+        # annotated too: ``__tablename__: ClassVar[str] = "books"`` (SQLModel, typed code)
+        re.compile(rf"__tablename__\s*(?::\s*[\w.\[\], ]+?\s*)?=\s*['\"]{name}['\"]"),
         re.compile(rf"\bTable\(\s*['\"]{name}['\"]"),
     ]
     fallback: tuple[Path, int] | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from migguard.locate import find_column
+from migguard.locate import find_column, find_table
 
 MODELS = """\
 import sqlalchemy as sa
@@ -61,3 +61,14 @@ def test_a_column_from_a_mixin_is_not_guessed(tmp_path: Path) -> None:
     root = _project(tmp_path)
     assert find_column(root, "books", "created_at") is None
     assert find_column(root, "nowhere", "title") is None
+
+
+def test_an_annotated_tablename_is_found(tmp_path: Path) -> None:
+    """SQLModel projects type it: ``__tablename__: ClassVar[str] = "..."`` (found on
+    georchestra/datafeeder, whose drift pointed at a revision file instead)."""
+    (tmp_path / "rules.py").write_text(
+        "from typing import ClassVar\n\nfrom sqlmodel import SQLModel\n\n\n"
+        "class IntegrityLinkRule(SQLModel, table=True):\n"
+        '    __tablename__: ClassVar[str] = "integrity_link_rules"  # type: ignore[misc]\n'
+    )
+    assert find_table(tmp_path, "integrity_link_rules") == (tmp_path / "rules.py", 7)

@@ -79,7 +79,8 @@ def after_run(run: RunContext) -> list[Finding]:
 
 
 def check_drift(result: RunResult, project: Project) -> list[Finding]:
-    """One finding per table (or per schema-level object) autogenerate wants to change."""
+    """One finding per table (or per schema-level object) autogenerate wants to change, with
+    all of that table's operations."""
     if result.drift_ops is None or result.drift_ops.is_empty():
         return []
     from alembic.autogenerate import render_python_code
@@ -91,18 +92,19 @@ def check_drift(result: RunResult, project: Project) -> list[Finding]:
     findings: list[Finding] = []
     if unimported:
         findings.append(_unimported_finding(unimported, project, head))
-    for op in result.drift_ops.ops:
-        table = getattr(op, "table_name", None)
-        if isinstance(op, ops.DropTableOp) and _key(op) in unimported:
+    for table_ops in _by_table(result.drift_ops.ops):
+        table = getattr(table_ops[0], "table_name", None)
+        if any(isinstance(op, ops.DropTableOp) and _key(op) in unimported for op in table_ops):
             continue  # its model exists: the one finding at env.py covers it
         rendered = textwrap.dedent(
             "\n".join(
                 line
-                for line in render_python_code(ops.UpgradeOps(ops=[op])).splitlines()
+                for line in render_python_code(ops.UpgradeOps(ops=table_ops)).splitlines()
                 if line.strip() and not line.lstrip().startswith("#")
             )
         )
-        path, line = _model_location(project, table, result, head, _added_column(op))
+        added = next(filter(None, map(_added_column, table_ops)), None)
+        path, line = _model_location(project, table, result, head, added)
         subject = f"table {table}" if table else "schema"
         message = (
             f"models and migrations differ on {subject}; autogenerate would add to a new "
@@ -125,6 +127,16 @@ def check_drift(result: RunResult, project: Project) -> list[Finding]:
             )
         )
     return findings
+
+
+def _by_table(upgrade_ops: list[Any]) -> list[list[Any]]:
+    """autogenerate's operations, those of one table together in the order they come: a new
+    table is a ``create_table`` and then a ``create_index`` per indexed column, one change."""
+    groups: dict[Any, list[Any]] = {}
+    for number, op in enumerate(upgrade_ops):
+        table = getattr(op, "table_name", None)
+        groups.setdefault((getattr(op, "schema", None), table) if table else number, []).append(op)
+    return list(groups.values())
 
 
 def _key(op: Any) -> tuple[str | None, str]:

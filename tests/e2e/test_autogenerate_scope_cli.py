@@ -83,3 +83,29 @@ def test_an_unnamed_constraint_autogenerate_reports_is_one_drift_finding() -> No
     )
     assert "op.create_unique_constraint(None, 'books', ['isbn'])" in drift["message"]
     assert result.json["summary"]["errors"] == 1
+
+
+def test_a_new_table_with_an_index_is_one_drift_finding(tmp_path: Path) -> None:
+    """autogenerate writes a model no revision creates as ``create_table`` and then one
+    ``create_index`` per indexed column, two operations of one table: one finding, at the
+    model (found on georchestra/datafeeder: a model of another application's table)."""
+    project = tmp_path / "books"
+    shutil.copytree(FIXTURES / "drift_unnamed_foreign_key", project)
+    models = project / "app" / "models.py"
+    models.write_text(
+        models.read_text()
+        + "\n\nclass Review(Base):\n"
+        + '    __tablename__ = "reviews"\n\n'
+        + "    id: Mapped[int] = mapped_column(primary_key=True)\n"
+        + "    rating: Mapped[int] = mapped_column(index=True)\n"
+    )
+    result = _check(project)
+    assert result.code == 1, result.stdout + result.stderr
+    reviews = [f for f in result.findings("drift") if "table reviews" in f["message"]]
+    assert [(f["path"], f["line"]) for f in reviews] == [("app/models.py", 28)]
+    assert "op.create_table('reviews'" in reviews[0]["message"]
+    assert (
+        "op.create_index(op.f('ix_reviews_rating'), 'reviews', ['rating']"
+        in (reviews[0]["message"])
+    )
+    assert len(result.findings("drift")) == 2  # books' forgotten constraints, and reviews
