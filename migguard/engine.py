@@ -519,7 +519,9 @@ def _models_differences(
     except MigguardError:
         raise  # no database to build in: the run cannot go on, as before
     except Exception as exc:
-        result.notes.append(f"metadata.create_all failed, schema-mismatch skipped: {exc}")
+        result.notes.append(
+            f"metadata.create_all failed, schema-mismatch skipped: {_first_lines(exc)}"
+        )
         return []
     head = result.head_snapshot
     excluded = result.autogenerate_excluded
@@ -533,6 +535,15 @@ def _models_differences(
         if not (excluded and excluded.hides_table((t.schema, t.name)))
     }
     return schema.diff(schema.restrict(head, tables), schema.restrict(models, tables))
+
+
+def _first_lines(exc: BaseException) -> str:
+    """The database's error and the statement it refused, one line each joined: SQLAlchemy's
+    text of a failed ``CREATE TABLE`` runs to the whole statement and a link."""
+    error = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    statement = str(getattr(exc, "statement", None) or "").strip().splitlines()
+    said = error[0] if error else type(exc).__name__
+    return f"{said} (in {statement[0].rstrip(' (')})" if statement else said
 
 
 def _as_list(metadata: Any) -> list[Any]:

@@ -109,3 +109,26 @@ def test_a_new_table_with_an_index_is_one_drift_finding(tmp_path: Path) -> None:
         in (reviews[0]["message"])
     )
     assert len(result.findings("drift")) == 2  # books' forgotten constraints, and reviews
+
+
+def test_models_create_all_cannot_build_is_a_one_line_note(tmp_path: Path) -> None:
+    """A model whose server default is a quoted string where SQL was meant
+    (``server_default="gen_random_uuid()"``, found on georchestra/datafeeder) makes
+    ``create_all`` fail: schema-mismatch is skipped with the database's error and the table,
+    not the whole CREATE TABLE statement."""
+    project = tmp_path / "books"
+    shutil.copytree(FIXTURES / "drift_unnamed_foreign_key", project)
+    models = project / "app" / "models.py"
+    models.write_text(
+        models.read_text()
+        + "\n\nclass Token(Base):\n"
+        + '    __tablename__ = "tokens"\n\n'
+        + "    id: Mapped[int] = mapped_column(primary_key=True)\n"
+        + '    value: Mapped[str] = mapped_column(sa.Uuid(), server_default="gen_random_uuid()")\n'
+    )
+    result = _check(project)
+    [note] = [n for n in result.json["notes"] if n.startswith("metadata.create_all failed")]
+    assert note == (
+        "metadata.create_all failed, schema-mismatch skipped: invalid input syntax for type "
+        'uuid: "gen_random_uuid()" (in CREATE TABLE tokens)'
+    )
