@@ -78,8 +78,26 @@ def check(
     of it."""
     from migguard.report.stdout import project_output_on_stderr
 
-    with _fewer_collections(), project_output_on_stderr():
+    with _fewer_collections(), project_output_on_stderr(), _callers_environment():
         return _check(path, settings, on_revision)
+
+
+@contextmanager
+def _callers_environment() -> Iterator[None]:
+    """The project's ``.env`` (read into ``os.environ`` so that its code finds what it would
+    find under ``alembic``) and the project's own code (``load_dotenv()``, settings modules)
+    write the environment during a run. The caller's process gets it back as it was: a pytest
+    session whose later tests would inherit the project's ``SECRET_KEY`` or ``DATABASE_URL``,
+    a program that calls ``migguard.check()`` for several projects."""
+    import os
+
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        if dict(os.environ) != saved:
+            os.environ.clear()
+            os.environ.update(saved)
 
 
 def _check(

@@ -184,3 +184,15 @@ def test_python_api_keeps_the_project_output_off_the_callers_stdout() -> None:
     }
     for line in [*PROJECT_CHATTER, "a child process during an upgrade", "migrations done"]:
         assert line in proc.stderr.splitlines(), line
+
+
+def test_python_api_leaves_the_callers_environment_as_it_was() -> None:
+    """The full-stack-fastapi-template's ``.env`` names its production ``DATABASE_URL`` and a
+    ``SECRET_KEY``: a run reads them into the environment, and the process calling
+    ``migguard.check()`` (here: this pytest session) must not keep them."""
+    import migguard
+
+    before = dict(os.environ)
+    report = migguard.check(FIXTURES / "sqlmodel_template" / "backend", db="local")
+    assert report.revisions == 5
+    assert dict(os.environ) == before
