@@ -118,3 +118,39 @@ def test_a_table_postgresql_refuses_is_left_empty_with_the_reason(connection) ->
     assert "PostgreSQL refused the generated rows" in filled.empty["parted"]
     assert "no partition" in filled.empty["parted"]
     assert len(contents["shop.books"]) == rows.ROWS  # the others are filled all the same
+
+
+def test_prepared_catalog_reads_what_the_plain_one_reads(connection) -> None:
+    """The observer's look-ups, prepared once per session and executed with a generic plan
+    after a few runs, read what the plain statements read, also after the schema changed."""
+    from migguard.rehearsal import prepared
+
+    dbapi = connection.connection.dbapi_connection
+    cursor = dbapi.cursor()
+    done: set[str] = set()
+
+    def run_prepared(sql: str, statement: prepared.Statement, arguments) -> object:
+        cursor.execute(statement.call(arguments, prepare=statement.name not in done))
+        done.add(statement.name)
+        return cursor.fetchone()
+
+    plain = prepared.plain(dbapi.cursor())
+    for number in range(8):
+        connection.exec_driver_sql(f"ALTER TABLE authors ADD COLUMN c{number} int NOT NULL")
+        for names in (["authors"], ["books", "tree"], ["nothing"]):
+            assert catalog.tables(run_prepared, names=names) == catalog.tables(plain, names=names)
+            assert catalog.tables_and_names(run_prepared, names) == catalog.tables_and_names(
+                plain, names
+            )
+        assert catalog.tables(run_prepared, names=["pair_refs"], excluded=("pairs",)) == (
+            catalog.tables(plain, names=["pair_refs"], excluded=("pairs",))
+        )
+    assert any(c.name == "c7" for c in catalog.tables(run_prepared, names=["authors"])[0].columns)
+    cursor.execute(
+        "SELECT name, generic_plans FROM pg_prepared_statements "
+        "WHERE name LIKE 'migguard_rehearsal_tables%'"
+    )
+    assert {name: plans > 0 for name, plans in cursor.fetchall()} == {
+        catalog.TABLES.name: True,
+        catalog.TABLES_AND_NAMES.name: True,
+    }

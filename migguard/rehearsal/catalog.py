@@ -16,12 +16,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from migguard.rehearsal import prepared
+
 # The project's own tables: not the system's, an extension's, a temporary one or Alembic's.
 _PROJECT_TABLE = r"""c.relkind IN ('r', 'p')
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\_%'
   AND c.relpersistence <> 't'
-  AND c.relname NOT IN ({excluded})
+  AND c.relname <> ALL({excluded})
   AND NOT EXISTS (
     SELECT 1 FROM pg_depend d
     WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')"""
@@ -37,7 +39,7 @@ WHERE {project}
 _TABLES_SQL = r"""
 WITH RECURSIVE wanted(oid) AS (
   SELECT c.oid FROM pg_class c
-  WHERE c.oid = ANY(ARRAY[{oids}]::oid[]) OR c.relname = ANY(ARRAY[{names}]::name[])
+  WHERE c.oid = ANY({oids}) OR c.relname = ANY({names})
   UNION
   SELECT x.oid FROM wanted w CROSS JOIN LATERAL (
     SELECT k.confrelid AS oid FROM pg_constraint k WHERE k.conrelid = w.oid AND k.contype = 'f'
@@ -77,7 +79,7 @@ SELECT json_agg(json_build_object(
       'expression', CASE WHEN k.contype = 'c' THEN pg_get_expr(k.conbin, k.conrelid) END
     )), '[]'::json)
     FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype IN ('c', 'f', 'p', 'u'))
-))::text
+) ORDER BY c.oid)::text
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid IN (SELECT oid FROM wanted) AND {project}
@@ -187,44 +189,83 @@ def read_tables(
 ) -> list[Table]:
     """The project's tables among ``oids`` or named one of ``names`` (in any schema), with
     their foreign-key ancestors and partitions, in detail."""
-    oid_list = ", ".join(str(int(o)) for o in oids)
-    name_list = ", ".join(literal(n) for n in names)
+    return tables(prepared.plain(cursor), oids=oids, names=names, excluded=excluded)
+
+
+def tables(
+    query: prepared.Query,
+    *,
+    oids: Iterable[int] = (),
+    names: Iterable[str] = (),
+    excluded: tuple[str, ...] = ("alembic_version",),
+) -> list[Table]:
+    """:func:`read_tables` through ``query`` (the observer's, which may run it prepared)."""
+    oid_list, name_list = list(oids), list(names)
     if not oid_list and not name_list:
         return []
-    statement = (
-        _TABLES_SQL.replace("{project}", _project(excluded))
-        .replace("{oids}", oid_list)
-        .replace("{names}", name_list)
-    )
-    cursor.execute(statement)
-    raw = cursor.fetchone()[0]
+    arguments = [_oids(oid_list), _names(name_list), _names(excluded)]
+    sql = _substitute(_TABLES_SQL, arguments)
+    (raw,) = query(sql, TABLES, arguments)
     return [_table(entry) for entry in json.loads(raw or "[]")]
 
 
-def read_tables_and_names(
-    cursor: Any, names: Iterable[str], *, excluded: tuple[str, ...] = ("alembic_version",)
+def tables_and_names(
+    query: prepared.Query, names: Iterable[str], *, excluded: tuple[str, ...] = ("alembic_version",)
 ) -> tuple[list[Table], dict[str, set[int]]]:
-    """:func:`read_tables` of the tables named one of ``names``, and the oids of all the
-    project's tables by name, in one round trip: the observer of a revision reads them at its
-    first statement, and then skips the catalog for every statement that names no table it
-    has not observed yet."""
-    oids_and_names = (
-        _TABLES_SQL.replace("{project}", _project(excluded))
-        .replace("{oids}", "")
-        .replace("{names}", ", ".join(literal(n) for n in names))
-    )
-    every = _NAMES_SQL.replace("{project}", _project(excluded))
-    cursor.execute(f"SELECT ({oids_and_names.strip()}), ({every.strip()})")
-    details, listed = cursor.fetchone()
-    tables = [_table(entry) for entry in json.loads(details or "[]")]
+    """:func:`tables` named one of ``names``, and the oids of all the project's tables by
+    name, in one round trip: the observer of a revision reads them at its first statement,
+    and then skips the catalog for every statement that names no table it has not observed
+    yet."""
+    arguments = [_oids(()), _names(names), _names(excluded)]
+    sql = _substitute(_TABLES_AND_NAMES_SQL, arguments)
+    details, listed = query(sql, TABLES_AND_NAMES, arguments)
+    found = [_table(entry) for entry in json.loads(details or "[]")]
     by_name: dict[str, set[int]] = {}
     for oid, _, name in json.loads(listed or "[]"):
         by_name.setdefault(name, set()).add(int(oid))
-    return tables, by_name
+    return found, by_name
 
 
 def _project(excluded: tuple[str, ...]) -> str:
-    return _PROJECT_TABLE.replace("{excluded}", ", ".join(literal(n) for n in excluded) or "''")
+    return _PROJECT_TABLE.replace("{excluded}", _names(excluded))
+
+
+def _oids(oids: Iterable[int]) -> str:
+    return prepared.array((str(int(o)) for o in oids), "oid")
+
+
+def _names(names: Iterable[str]) -> str:
+    return prepared.array((literal(n) for n in names), "name")
+
+
+def _substitute(template: str, arguments: list[str]) -> str:
+    """``template``'s parameters ``{oids}``, ``{names}`` and ``{excluded}`` replaced by
+    ``arguments`` (SQL expressions): the plain statement, or with the parameters of
+    :data:`TABLES`, the prepared one."""
+    oids, names, excluded = arguments
+    return (
+        template.replace("{project}", _PROJECT_TABLE)
+        .replace("{oids}", oids)
+        .replace("{names}", names)
+        .replace("{excluded}", excluded)
+    )
+
+
+_TABLES_AND_NAMES_SQL = f"SELECT ({_TABLES_SQL.strip()}), ({_NAMES_SQL.strip()})"
+_PARAMETERS = [prepared.parameter(n, of) for n, of in ((1, "oid"), (2, "name"), (3, "name"))]
+
+# The two as statements prepared once per session (:mod:`.prepared`): the observer looks
+# tables up before many of a revision's statements.
+TABLES = prepared.Statement(
+    "migguard_rehearsal_tables",
+    ("oid[]", "name[]", "name[]"),
+    _substitute(_TABLES_SQL, _PARAMETERS),
+)
+TABLES_AND_NAMES = prepared.Statement(
+    "migguard_rehearsal_tables_and_names",
+    ("oid[]", "name[]", "name[]"),
+    _substitute(_TABLES_AND_NAMES_SQL, _PARAMETERS),
+)
 
 
 def _table(entry: dict[str, Any]) -> Table:

@@ -24,11 +24,12 @@ import os
 import re
 import sys
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import FrameType, TracebackType
 from typing import Any
 
-from migguard.rehearsal import catalog, probe, rows
+from migguard.rehearsal import catalog, prepared, probe, rows
 
 _COMMIT = re.compile(r"^\s*(COMMIT|END)\b", re.IGNORECASE)
 _READ_ONLY = re.compile(r"^\s*(SELECT|SHOW)\b", re.IGNORECASE)
@@ -55,14 +56,15 @@ class Session:
     """What the observers of one run know of the server session they read through (per run,
     handed to each revision's :class:`Observer`).
 
-    The probe is a statement prepared in the session (``PREPARE`` lasts as long as the session,
-    across transactions and rollbacks): ``prepared_on`` is the DBAPI connection it was prepared
-    on, and a new one (a replay of the history reconnects) prepares it again. ``usable`` turns
-    False for the rest of the run when a revision may have discarded prepared statements
-    (``DISCARD``, ``DEALLOCATE``) or a prepared reading failed: the probe then goes as plain
-    SQL, as with drivers that take one statement per call."""
+    The probe and the catalog's look-ups are statements prepared in the session
+    (:mod:`.prepared`; ``PREPARE`` lasts as long as the session, across transactions and
+    rollbacks): ``prepared_on`` holds the DBAPI connection each was prepared on, and a new one
+    (a replay of the history reconnects) prepares it again. ``usable`` turns False for the
+    rest of the run when a revision may have discarded prepared statements (``DISCARD``,
+    ``DEALLOCATE``) or a prepared query failed: they then go as plain SQL, as with drivers
+    that take one statement per call."""
 
-    prepared_on: Any = None
+    prepared_on: dict[str, Any] = field(default_factory=dict)  # statement name -> connection
     usable: bool = True
 
 
@@ -233,13 +235,12 @@ class Observer:
             return  # names no table the revision met that is not observed yet
         self._busy = True
         try:
-            cursor = _Cursor(self.dbapi)
             if self.existing is None:
-                details, self.existing = catalog.read_tables_and_names(
-                    cursor, names, excluded=self.excluded
+                details, self.existing = catalog.tables_and_names(
+                    self._query, names, excluded=self.excluded
                 )
             else:
-                details = catalog.read_tables(cursor, names=names, excluded=self.excluded)
+                details = catalog.tables(self._query, names=names, excluded=self.excluded)
             new = [t for t in details if t.oid not in self.tables]
             if not new:
                 return
@@ -273,21 +274,31 @@ class Observer:
 
     def _read(self) -> probe.Reading:
         self._busy = True
+        try:
+            oids = list(self.tables)
+            (text,) = self._query(probe.sql(oids), probe.STATEMENT, probe.arguments(oids))
+            return probe.parse(text)
+        finally:
+            self._busy = False
+
+    def _query(self, sql: str, statement: prepared.Statement, arguments: Sequence[str]) -> Any:
+        """The first row of ``statement`` run prepared with ``arguments`` on the revision's
+        connection when the session allows it, else of the plain ``sql``."""
         cursor = self.dbapi.cursor()
         try:
             if not (self.batched and self.session.usable):
-                return probe.read(cursor, list(self.tables))
-            prepare = self.session.prepared_on is not self.dbapi
+                cursor.execute(sql)
+                return cursor.fetchone()
+            prepare = self.session.prepared_on.get(statement.name) is not self.dbapi
             try:
-                cursor.execute(probe.prepared_sql(list(self.tables), prepare=prepare))
+                cursor.execute(statement.call(arguments, prepare=prepare))
             except Exception:
-                self.session.usable = False  # prepared or not, it is not used again
+                self.session.usable = False  # prepared or not, none is used again
                 raise
-            self.session.prepared_on = self.dbapi
-            return probe.parse(cursor.fetchone()[0])
+            self.session.prepared_on[statement.name] = self.dbapi
+            return cursor.fetchone()
         finally:
             cursor.close()
-            self._busy = False
 
     def _line(self, frame: FrameType | None) -> int | None:
         """The innermost line of the revision file on the stack: the ``op.*`` call (or the
@@ -304,22 +315,6 @@ def _failed(dbapi: Any) -> bool:
     as psycopg2 and psycopg report it (libpq's ``PQTRANS_INERROR``)."""
     info = getattr(dbapi, "info", None)
     return getattr(info, "transaction_status", None) == 3
-
-
-class _Cursor:
-    """A DBAPI cursor closed as soon as its one result is read."""
-
-    def __init__(self, dbapi: Any) -> None:
-        self.cursor = dbapi.cursor()
-
-    def execute(self, sql: str) -> None:
-        self.cursor.execute(sql)
-
-    def fetchone(self) -> Any:
-        try:
-            return self.cursor.fetchone()
-        finally:
-            self.cursor.close()
 
 
 @functools.lru_cache(maxsize=4096)

@@ -21,6 +21,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from migguard.rehearsal import prepared
+
 # The modes that block writes, weakest first; only ACCESS EXCLUSIVE also blocks reads.
 WRITE_BLOCKING = (
     "ShareLock",
@@ -119,23 +121,25 @@ def read(cursor: Any, oids: list[int]) -> Reading:
     return parse(cursor.fetchone()[0])
 
 
-# The reading as a statement prepared once per session (:func:`prepared_sql`): a revision
-# reads after each of its statements, and planning the reading cost about as much as running
-# it. The oids are a parameter behind a scalar subquery, so that every plan PostgreSQL makes
-# for it is the same and it settles on one (a generic plan) instead of planning each time.
+# The reading as a statement prepared once per session (:mod:`.prepared`): a revision reads
+# after each of its statements, and planning the reading cost about as much as running it.
 PREPARED = "migguard_rehearsal_probe"
+STATEMENT = prepared.Statement(
+    PREPARED,
+    ("oid[]",),
+    _SQL.replace("{oids}", "SELECT unnest(" + prepared.parameter(1, "oid") + ")"),
+)
+
+
+def arguments(oids: list[int]) -> list[str]:
+    """:data:`STATEMENT`'s arguments for a reading of ``oids``."""
+    return [prepared.array((str(int(o)) for o in oids), "oid")]
 
 
 def prepared_sql(oids: list[int], *, prepare: bool) -> str:
     """The reading as ``EXECUTE`` of :data:`PREPARED`, preceded by its ``PREPARE`` when
-    ``prepare`` (the first reading in a session); for drivers that take several statements in
-    one call (psycopg2)."""
-    array = "'{" + ",".join(str(int(o)) for o in oids) + "}'"
-    execute = f"EXECUTE {PREPARED} ({array})"
-    if not prepare:
-        return execute
-    parameter = _SQL.replace("{oids}", "SELECT unnest(CAST((SELECT $1::oid[]) AS oid[]))")
-    return f"PREPARE {PREPARED} (oid[]) AS {parameter.strip()};\n{execute}"
+    ``prepare`` (the first reading in a session)."""
+    return STATEMENT.call(arguments(oids), prepare=prepare)
 
 
 def parse(text: str) -> Reading:
