@@ -29,7 +29,7 @@ from migguard.deploy.models import (
     class_declared,
     table_column_declared,
 )
-from migguard.deploy.objects import Objects, Unbuildable, database_fills
+from migguard.deploy.objects import Objects, Unbuildable, leaves_to_database
 from migguard.rehearsal import rows
 
 _UNDEFINED_COLUMN, _UNDEFINED_TABLE, _NOT_NULL = "42703", "42P01", "23502"
@@ -368,7 +368,7 @@ def _unmapped_not_null(orig: Any, subject: Any) -> list[Cause]:
         if column not in declared:
             return [Cause("not-null", _qualified(table), column, owner)]
         mapped = table.columns.get(column)
-        if mapped is not None and database_fills(mapped):
+        if mapped is not None and leaves_to_database(mapped):
             return [Cause("lost-default", _qualified(table), column, declared[column])]
         return []
     return []

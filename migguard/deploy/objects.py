@@ -151,35 +151,29 @@ def _plain(column: Any, mapper: Any) -> bool:
     )
 
 
-def database_fills(column: Any) -> str | None:
-    """What gives this column its value when the application sends none, as the model
-    declares it (``None``: the application must): the ORM of that release leaves such a column
-    out of its INSERTs, relying on the schema to fill it."""
+def leaves_to_database(column: Any) -> bool:
+    """Whether the model leaves this column's value to the schema (a server default, a
+    generated value, an autoincrement key) and sends no Python-side default: the ORM of that
+    release leaves it out of its INSERTs, relying on the database to fill it."""
     if column.default is not None:
-        return None  # the ORM sends the Python-side default
-    if column.server_default is not None:
-        return "a server default"
-    if column.computed is not None or getattr(column, "identity", None) is not None:
-        return "a generated value"
+        return False  # the ORM sends the Python-side default
+    if column.server_default is not None or column.computed is not None:
+        return True
+    if getattr(column, "identity", None) is not None:
+        return True
     if column.primary_key and not column.foreign_keys:
         table = column.table
-        if column is getattr(table, "autoincrement_column", table._autoincrement_column):
-            return "an autoincrement primary key"
-    return None
+        return column is getattr(table, "autoincrement_column", table._autoincrement_column)
+    return False
 
 
 def _application_sets(column: Any, mapper: Any) -> bool:
     """Whether application code must give this column a value for the INSERT to be valid
     under the model's own declaration."""
-    if column.default is not None or column.server_default is not None:
-        return False
-    if column.computed is not None or getattr(column, "identity", None) is not None:
+    if column.default is not None or leaves_to_database(column):
         return False
     if column is getattr(mapper, "polymorphic_on", None):
         return False
     if column.primary_key:
-        if column.foreign_keys:  # joined inheritance: the ORM copies the parent's key
-            return False
-        table = column.table
-        return column is not getattr(table, "autoincrement_column", table._autoincrement_column)
+        return not column.foreign_keys  # joined inheritance: the ORM copies the parent's key
     return not column.nullable
