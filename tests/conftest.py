@@ -197,7 +197,7 @@ def pg_admin_url(pg_server) -> str:
 
 def postgres_processes() -> list[str]:
     """Postmasters started by migguard (their data dir lives under the migguard prefix)."""
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    out = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if "migguard-pg-" in line and "postgres" in line]
 
 

@@ -61,7 +61,7 @@ def _errors(stdout: str) -> list[tuple[str, str, str]]:
 
 
 def _server_processes(tmpdir: Path) -> list[str]:
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    out = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if str(tmpdir) in line]
 
 

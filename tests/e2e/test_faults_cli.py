@@ -159,7 +159,7 @@ def _project(tmp_path: Path, fault: Fault) -> tuple[Path, int]:
 
 
 def _processes_under(directory: Path) -> list[str]:
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    out = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if str(directory) in line]
 
 
