@@ -147,14 +147,60 @@ def _initdb(cluster: Cluster, run_as: pwd.struct_passwd | None) -> None:
         "--no-sync",
         "--no-instructions",
     ]
-    result = subprocess.run(
-        command, capture_output=True, text=True, env=_child_env(run_as), **_as_user(run_as)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=_child_env(run_as),
+        start_new_session=True,  # its backend is signalled with it, Ctrl-C reaches only migguard
+        preexec_fn=_die_with_parent,
+        **_as_user(run_as),
     )
-    if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()
+    try:
+        stdout, stderr = process.communicate()
+    except BaseException:
+        with alarm_deferred():
+            _end_process_group(process)
+        raise
+    if process.returncode != 0:
+        detail = (stderr or stdout).strip().splitlines()
         raise MigguardError(
-            f"initdb failed ({cluster.bindir}): {detail[-1] if detail else result.returncode}"
+            f"initdb failed ({cluster.bindir}): {detail[-1] if detail else process.returncode}"
         )
+
+
+def _end_process_group(process: subprocess.Popen[str]) -> None:
+    """Stop initdb and wait until the backend it runs is gone too. initdb takes SIGTERM as "stop
+    after this step": it lets its backend finish, then exits through its own cleanup, and the
+    backend's System V segment goes with it. Killed, initdb left that backend writing into the
+    directory migguard then removed; signalled, the bootstrap backend dies on the spot; either
+    way the segment outlived everyone. SIGKILL is the last resort for a hung initdb."""
+    group = process.pid
+    for sig, wait in ((signal.SIGTERM, 60.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if sig == signal.SIGTERM:
+                process.send_signal(sig)
+            else:
+                os.killpg(group, sig)
+        deadline = time.monotonic() + wait
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=wait)
+        while _group_alive(group) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not _group_alive(group):
+            return
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _start(cluster: Cluster, run_as: pwd.struct_passwd | None) -> None:

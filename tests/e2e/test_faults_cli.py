@@ -304,6 +304,19 @@ def test_timeout_before_any_revision_is_an_error_naming_the_limit(
     leftovers.assert_none()
 
 
+def _start_in_background(project: Path, tmpdir: Path) -> subprocess.Popen[bytes]:
+    """A local-cluster run in its own TMPDIR, for the tests that stop it half-way."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MIGGUARD_", "PG"))}
+    env["TMPDIR"] = str(tmpdir)
+    return subprocess.Popen(
+        [sys.executable, "-m", "migguard", "check", "--db", "local", str(project)],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def test_private_tmpdir_is_what_the_leftover_checks_watch(
     isolated_tmp: Path, tmp_path: Path, pg_admin_url: str
 ) -> None:
@@ -311,21 +324,51 @@ def test_private_tmpdir_is_what_the_leftover_checks_watch(
     cluster must show up in the directory they watch."""
     project, _ = _project(tmp_path, _fault("timeout_in_pg_sleep"))
     leftovers = Leftovers(isolated_tmp, pg_admin_url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MIGGUARD_", "PG"))}
-    env["TMPDIR"] = str(isolated_tmp)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "migguard", "check", "--db", "local", str(project)],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = _start_in_background(project, isolated_tmp)
     try:
         deadline = time.monotonic() + 60
         while not _processes_under(isolated_tmp) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert _processes_under(isolated_tmp), "the run's server did not start in its TMPDIR"
         assert list(isolated_tmp.glob("migguard-pg-*"))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    leftovers.assert_none()
+
+
+def _initdb_backend_of(run: int) -> bool:
+    """Whether the bootstrap or single-user backend initdb starts is running under this run.
+    Its command line names no directory, so it is found as a descendant of the run."""
+    out = subprocess.run(["ps", "-ww", "-eo", "pid,ppid,args"], capture_output=True, text=True)
+    parents: dict[int, int] = {}
+    backends: list[int] = []
+    for line in out.stdout.splitlines()[1:]:
+        pid, ppid, args = line.split(None, 2)
+        parents[int(pid)] = int(ppid)
+        if "--boot" in args or "--single" in args:
+            backends.append(int(pid))
+    for pid in backends:
+        while pid in parents and pid != run:
+            pid = parents[pid]
+        if pid == run:
+            return True
+    return False
+
+
+def test_a_run_stopped_while_initdb_runs_leaves_nothing(
+    isolated_tmp: Path, tmp_path: Path, pg_admin_url: str
+) -> None:
+    """SIGTERM while initdb's own backend writes the new cluster: killing initdb alone left
+    that backend to panic in a removed directory, and its System V segment stayed forever."""
+    project, _ = _project(tmp_path, _fault("timeout_in_pg_sleep"))
+    leftovers = Leftovers(isolated_tmp, pg_admin_url)
+    proc = _start_in_background(project, isolated_tmp)
+    try:
+        deadline = time.monotonic() + 60
+        while not _initdb_backend_of(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _initdb_backend_of(proc.pid), "initdb's backend was never seen"
     finally:
         proc.terminate()
         proc.wait(timeout=60)
