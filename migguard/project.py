@@ -271,8 +271,10 @@ def load_project(path: Path, config_file: Path | None = None, name: str | None =
     if config_file is None and not config_path.is_relative_to(root / FLASK_MIGRATE_DIRECTORY):
         # found in a subdirectory (backend/alembic.ini): env.py runs from there, as alembic does
         root = config_path.parent
-    if _is_flask_migrate_directory(config_path.parent) and root == config_path.parent:
-        root = root.parent  # `migguard check migrations`: the application is one level up
+    migrations = config_path.parent
+    flask_migrate = _is_flask_migrate_directory(migrations)
+    if flask_migrate and root in (migrations, migrations.parent):
+        root = _flask_working_directory(migrations)  # `migguard check migrations` too
     project = Project(
         root=root,
         config_path=config_path,
@@ -295,8 +297,8 @@ def load_project(path: Path, config_file: Path | None = None, name: str | None =
             line=line,
             root=project.root,
         ) from exc
-    if not location and _is_flask_migrate_directory(config_path.parent):
-        location = str(config_path.parent)
+    if flask_migrate:  # `flask db` passes the directory, whatever alembic.ini says
+        location = str(migrations)
         config.set_main_option("script_location", location.replace("%", "%%"))
     if not location and not alembic_compat.TOML_CONFIG:
         toml = config_path.parent / "pyproject.toml"
@@ -387,8 +389,14 @@ def _working_directory(directory: Path) -> Iterator[None]:
 
 
 def _is_flask_migrate_directory(directory: Path) -> bool:
-    """An alembic.ini beside env.py with no script_location: Flask-Migrate's layout, where
-    ``flask db`` passes the directory itself."""
+    """An alembic.ini beside env.py that ``flask db`` reads: Flask-Migrate passes the
+    directory itself as script_location, so ``flask db init`` writes none, and a project that
+    also names it (ihatemoney: ``script_location = .`` inside ``migrations/``) is the same
+    layout. Naming itself counts only with Flask-Migrate's env.py (it reads ``current_app``):
+    a plain Alembic project run from inside that directory says ``.`` too, and its env.py
+    runs from there, not from the application one level up."""
+    from migguard.flask_app import wants_app_context
+
     ini = directory / "alembic.ini"
     if not (ini.is_file() and (directory / "env.py").is_file()):
         return False
@@ -397,7 +405,22 @@ def _is_flask_migrate_directory(directory: Path) -> bool:
         parser.read(ini, encoding="utf-8")
     except configparser.Error:
         return False
-    return not parser.has_option("alembic", "script_location")
+    if not parser.has_option("alembic", "script_location"):
+        return True
+    written = parser.get("alembic", "script_location").strip()
+    location = directory / written.replace("%(here)s", str(directory))
+    return location.resolve() == directory.resolve() and wants_app_context(directory / "env.py")
+
+
+def _flask_working_directory(migrations: Path) -> Path:
+    """Where ``flask db`` runs for this migration directory: the application one level up,
+    and above the package that holds it (ihatemoney's ``ihatemoney/migrations/``), because
+    ``flask --app ihatemoney.wsgi`` imports the package from there. Run from inside the
+    package, Flask would import ``ihatemoney.ihatemoney.wsgi``."""
+    directory = migrations.parent
+    while (directory / "__init__.py").is_file() and directory.parent != directory:
+        directory = directory.parent
+    return directory
 
 
 def _is_modern(config: Config) -> bool:

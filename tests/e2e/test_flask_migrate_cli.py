@@ -158,3 +158,45 @@ def test_factory_that_leaves_the_database_alone_checks_the_same_project(tmp_path
     assert result.code == 0, result.stdout + result.stderr
     assert result.json["findings"] == []
     assert result.json["summary"]["checked"] == 2
+
+
+IN_PACKAGE = FIXTURES / "flask_migrate_in_package"
+
+
+def _line_declaring(path: Path, attribute: str) -> int:
+    (line,) = [
+        number
+        for number, text in enumerate(path.read_text().splitlines(), start=1)
+        if text.strip().startswith(f"{attribute} = ")
+    ]
+    return line
+
+
+def test_migrations_inside_the_app_package_point_drift_at_the_model_line() -> None:
+    """ihatemoney's layout: the package holds ``migrations/``, whose alembic.ini says
+    ``script_location = .`` (``flask db`` passes the directory and never reads it). Read as
+    Flask-Migrate's layout, env.py runs where ``flask --app sharedbudget.wsgi`` runs, above the
+    package, and the drift names the model's line there instead of the head revision."""
+    result = run_cli("check", "--format", "json", "--db", "local", str(IN_PACKAGE))
+    assert result.code == 1, result.stdout + result.stderr
+    (finding,) = result.findings("drift")
+    models = IN_PACKAGE / "sharedbudget" / "models.py"
+    assert finding["path"] == "sharedbudget/models.py"
+    assert finding["line"] == _line_declaring(models, "default_currency")
+    assert finding["revision"] == "f629c8ef4ab0"
+    assert "op.add_column('project', sa.Column('default_currency'" in finding["message"]
+    assert [f["rule"] for f in result.findings() if f["severity"] == "error"] == ["drift"]
+
+
+def test_migrations_inside_the_app_package_without_drift_pass(tmp_path: Path) -> None:
+    """The same project once the model column is gone: nothing left to report as an error,
+    and both revisions were round-tripped inside the app context."""
+    project = tmp_path / "sharedbudget"
+    shutil.copytree(IN_PACKAGE, project, ignore=shutil.ignore_patterns("__pycache__"))
+    models = project / "sharedbudget" / "models.py"
+    kept = [line for line in models.read_text().splitlines(True) if "default_currency" not in line]
+    models.write_text("".join(kept))
+    result = run_cli("check", "--format", "json", "--db", "local", str(project))
+    assert result.code == 0, result.stdout + result.stderr
+    assert [f for f in result.findings() if f["severity"] == "error"] == []
+    assert result.json["summary"]["checked"] == 2
