@@ -117,8 +117,33 @@ def test_prepared_reading_is_the_plain_one(connection) -> None:
         connection.exec_driver_sql(statement)
         cursor.execute(probe.prepared_sql([oid], prepare=number == 0))
         prepared = probe.parse(cursor.fetchone()[0])
-        assert prepared == probe.read(dbapi.cursor(), [oid])
+        plain = dbapi.cursor()
+        plain.execute(probe.sql([oid]))
+        assert prepared == probe.parse(plain.fetchone()[0])
     cursor.execute(
         f"SELECT generic_plans FROM pg_prepared_statements WHERE name = '{probe.PREPARED}'"
     )
     assert cursor.fetchone()[0] > 0
+
+
+def test_where_lock_timeout_comes_from_is_read_with_an_access_exclusive_lock(connection) -> None:
+    """pg_settings is the dearest part of a reading and only missing-lock-timeout needs it:
+    the reading carries it once this backend holds ACCESS EXCLUSIVE on an observed table,
+    and :func:`probe.read_source` supplies it otherwise."""
+    dbapi = connection.connection.dbapi_connection
+    oid = connection.exec_driver_sql("SELECT 't'::regclass::oid").scalar_one()
+    connection.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
+
+    def reading() -> probe.Reading:
+        cursor = dbapi.cursor()
+        cursor.execute(probe.sql([oid]))
+        return probe.parse(cursor.fetchone()[0])
+
+    shared = reading()
+    assert shared.lock_timeout == "5s" and shared.lock_timeout_source is None
+    probe.read_source(dbapi.cursor(), shared)
+    assert shared.project_lock_timeout() == "5s"
+    connection.exec_driver_sql("ALTER TABLE t ADD COLUMN z int")
+    exclusive = reading()
+    assert exclusive.lock_timeout_source == "session"
+    assert exclusive.project_lock_timeout() == "5s"

@@ -47,7 +47,9 @@ class Statement:
     line: int | None
     autocommit: bool  # ran outside a transaction: its locks were gone before they could be read
     changes: list[probe.Change] = field(default_factory=list)
-    lock_timeout: str = "0"  # the project's, while it ran
+    # the project's while it ran; read only for a statement that took ACCESS EXCLUSIVE on an
+    # observed table, the one thing it is asked for
+    lock_timeout: str | None = None
     error: str | None = None
 
 
@@ -193,8 +195,25 @@ class Observer:
         done, self._unread = self._unread, None
         assert done is not None and self.last is not None
         done.changes = probe.changes(self.last, reading)
-        done.lock_timeout = reading.project_lock_timeout()
+        if any("AccessExclusiveLock" in change.taken for change in done.changes):
+            done.lock_timeout = self._project_lock_timeout(reading)
         self.last = reading
+
+    def _project_lock_timeout(self, reading: probe.Reading) -> str | None:
+        """The project's lock_timeout at ``reading``, still in effect: no statement of the
+        revision has run since."""
+        if reading.lock_timeout != "0" and reading.lock_timeout_source is None:
+            self._busy = True
+            cursor = self.dbapi.cursor()
+            try:
+                probe.read_source(cursor, reading)
+            except Exception as exc:
+                self.broken = exc
+                return None
+            finally:
+                cursor.close()
+                self._busy = False
+        return reading.project_lock_timeout()
 
     def _error(self, context: Any) -> None:
         if not self._ours(context.connection) or self._pending is None:
@@ -245,21 +264,35 @@ class Observer:
             if not new:
                 return
             observed = [*self.tables, *(t.oid for t in new)]
-            done = rows.fill(
-                lambda: self.dbapi.cursor(),
-                new,
-                self._restart,
-                batched=self.batched,
-                known=list(self.tables.values()),
-                then=probe.sql(observed),
-            )
+            readings: list[probe.Reading] = []
+
+            def holding(row: Any) -> set[int]:
+                readings.append(probe.parse(row[0]))
+                return {oid for oid, state in readings[-1].tables.items() if state.inserted}
+
+            arguments = probe.arguments(observed)
+            reading = self.batch_sql(probe.sql(observed), probe.STATEMENT, arguments)
+            try:
+                done = rows.fill(
+                    lambda: self.dbapi.cursor(),
+                    new,
+                    self._restart,
+                    batched=self.batched,
+                    known=list(self.tables.values()),
+                    then=reading,
+                    holding=holding,
+                )
+            except Exception:
+                self.batch_ran(probe.STATEMENT, ok=False)
+                raise
+            self.batch_ran(probe.STATEMENT, ok=True)
         finally:
             self._busy = False
         for table in new:
             self.tables[table.oid] = table
         self.fill_order += done.order
         self.empty.update(done.empty)
-        self.last = probe.parse(done.then)
+        self.last = readings[-1]
         for oid in done.order:
             state = self.last.tables.get(oid)
             self.filled_counts[oid] = state.inserted if state is not None else 0
@@ -286,19 +319,34 @@ class Observer:
         connection when the session allows it, else of the plain ``sql``."""
         cursor = self.dbapi.cursor()
         try:
-            if not (self.batched and self.session.usable):
-                cursor.execute(sql)
-                return cursor.fetchone()
-            prepare = self.session.prepared_on.get(statement.name) is not self.dbapi
             try:
-                cursor.execute(statement.call(arguments, prepare=prepare))
+                cursor.execute(self.batch_sql(sql, statement, arguments))
             except Exception:
-                self.session.usable = False  # prepared or not, none is used again
+                self.batch_ran(statement, ok=False)
                 raise
-            self.session.prepared_on[statement.name] = self.dbapi
+            self.batch_ran(statement, ok=True)
             return cursor.fetchone()
         finally:
             cursor.close()
+
+    def batch_sql(self, sql: str, statement: prepared.Statement, arguments: Sequence[str]) -> str:
+        """What runs ``statement`` with ``arguments`` in a call to the driver: ``EXECUTE``,
+        after its ``PREPARE`` the first time on this connection, when the session allows it,
+        else the plain ``sql``. The call's outcome goes to :meth:`batch_ran`."""
+        if not (self.batched and self.session.usable):
+            return sql
+        prepare = self.session.prepared_on.get(statement.name) is not self.dbapi
+        return statement.call(arguments, prepare=prepare)
+
+    def batch_ran(self, statement: prepared.Statement, *, ok: bool) -> None:
+        """A call holding :meth:`batch_sql`'s text succeeded (``statement`` is prepared on
+        this connection) or failed: prepared or not, none is used again."""
+        if not (self.batched and self.session.usable):
+            return
+        if ok:
+            self.session.prepared_on[statement.name] = self.dbapi
+        else:
+            self.session.usable = False
 
     def _line(self, frame: FrameType | None) -> int | None:
         """The innermost line of the revision file on the stack: the ``op.*`` call (or the

@@ -56,7 +56,9 @@ WITH locks AS MATERIALIZED (
 )
 SELECT json_build_object(
   'lock_timeout', current_setting('lock_timeout'),
-  'lock_timeout_source', (SELECT source FROM pg_settings WHERE name = 'lock_timeout'),
+  'lock_timeout_source', CASE WHEN current_setting('lock_timeout') <> '0' AND EXISTS (
+     SELECT 1 FROM locks l WHERE l.mode = 'AccessExclusiveLock' AND l.relation IN ({oids}))
+     THEN (SELECT source FROM pg_settings WHERE name = 'lock_timeout') END,
   'xid', txid_current_if_assigned(),
   'tables', (SELECT json_agg(json_build_array(
      c.oid, c.relfilenode,
@@ -97,18 +99,37 @@ class TableState:
 
 @dataclass
 class Reading:
-    """One probe: the session's lock_timeout and the state of every observed table."""
+    """One probe: the session's lock_timeout and the state of every observed table.
+
+    Where the lock_timeout comes from (``lock_timeout_source``) is read only while this
+    backend holds ACCESS EXCLUSIVE on an observed table, the one case a finding asks for it:
+    ``pg_settings`` builds every setting of the server to return one, which cost three
+    quarters of each reading. :func:`read_source` reads it when it is missing."""
 
     lock_timeout: str
-    lock_timeout_source: str
     xid: int | None
     tables: dict[int, TableState] = field(default_factory=dict)
+    lock_timeout_source: str | None = None
 
     def project_lock_timeout(self) -> str:
         """The lock_timeout the migration runs with in production: migguard's own safety
         limit is a database setting of the throwaway database, so a value from that source
-        is not the project's (which then has none: 0)."""
+        is not the project's (which then has none: 0). Needs ``lock_timeout_source`` unless
+        the value is 0."""
+        if self.lock_timeout == "0":
+            return "0"
+        assert self.lock_timeout_source is not None, "read_source() first"
         return "0" if self.lock_timeout_source == "database" else self.lock_timeout
+
+
+_SOURCE_SQL = "SELECT source FROM pg_settings WHERE name = 'lock_timeout'"
+
+
+def read_source(cursor: Any, reading: Reading) -> None:
+    """Fill in where ``reading``'s lock_timeout comes from, through ``cursor`` (a DBAPI
+    cursor of the same session, before its next statement can change the setting)."""
+    cursor.execute(_SOURCE_SQL)
+    reading.lock_timeout_source = str(cursor.fetchone()[0])
 
 
 def sql(oids: list[int]) -> str:
@@ -117,8 +138,11 @@ def sql(oids: list[int]) -> str:
 
 
 def read(cursor: Any, oids: list[int]) -> Reading:
+    """One whole reading, its lock_timeout's source included."""
     cursor.execute(sql(oids))
-    return parse(cursor.fetchone()[0])
+    reading = parse(cursor.fetchone()[0])
+    read_source(cursor, reading)
+    return reading
 
 
 # The reading as a statement prepared once per session (:mod:`.prepared`): a revision reads
@@ -129,6 +153,22 @@ STATEMENT = prepared.Statement(
     ("oid[]",),
     _SQL.replace("{oids}", "SELECT unnest(" + prepared.parameter(1, "oid") + ")"),
 )
+
+
+# The reading kept in a transaction-local setting instead of returned, for a round trip
+# whose last statement returns something else (the step's read-and-delete at the end of an
+# upgrade).
+KEPT_SETTING = "migguard.rehearsal_reading"
+KEPT = prepared.Statement(
+    "migguard_rehearsal_probe_kept",
+    ("oid[]",),
+    f"SELECT set_config('{KEPT_SETTING}', ({STATEMENT.body.strip()}), true)",
+)
+
+
+def kept_sql(oids: list[int]) -> str:
+    """:data:`KEPT` as plain SQL."""
+    return f"SELECT set_config('{KEPT_SETTING}', ({sql(oids).strip()}), true)"
 
 
 def arguments(oids: list[int]) -> list[str]:

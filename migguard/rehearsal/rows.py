@@ -32,7 +32,7 @@ _VALUE = re.compile(r"\bVALUE\b")
 @dataclass
 class Fill:
     """What the fill did: the tables written to, parents first, the tables that hold no row
-    afterwards, each with why, and the value of the expression asked for after it."""
+    afterwards, each with why, and the first row of the statement asked for after it."""
 
     order: list[int] = field(default_factory=list)
     empty: dict[int, str] = field(default_factory=dict)
@@ -46,16 +46,18 @@ def fill(
     *,
     batched: bool,
     known: list[Table] = (),  # type: ignore[assignment]
-    then: str = "NULL",
+    then: str = "SELECT NULL",
+    holding: Callable[[Any], set[int]] = lambda row: set(),
 ) -> Fill:
     """Insert rows into every empty table of ``tables``.
 
     ``cursor_for()`` gives a DBAPI cursor of the revision's connection; ``restart()`` rolls
     the revision's transaction back and begins a new one (nothing else has run in it yet);
     ``batched``: the driver takes several statements in one call (psycopg2); ``known``:
-    tables filled earlier, whose rows foreign keys may point at; ``then``: an expression
-    evaluated right after the inserts (in the same round trip when batched), its value kept
-    in :attr:`Fill.then`."""
+    tables filled earlier, whose rows foreign keys may point at; ``then``: a statement run
+    right after the inserts (in the same round trip when batched), its first row kept in
+    :attr:`Fill.then`; ``holding(row)``: the tables that row already shows to hold rows
+    (the observer's reading counts the inserts), which are then not looked at again."""
     result = Fill()
     by_oid = {t.oid: t for t in [*known, *tables]}
     statements: dict[int, str] = {}
@@ -65,16 +67,28 @@ def fill(
             result.empty[table.oid] = reason
         else:
             statements[table.oid] = statement
-    checks = ", ".join(f"EXISTS (SELECT 1 FROM {by_oid[oid].qualified})" for oid in statements)
-    final = f"SELECT ARRAY[{checks}]::boolean[], ({then})"
-    kept, row = _run(cursor_for, statements, final, restart, result, batched=batched)
+    kept, row = _run(cursor_for, statements, then, restart, result, batched=batched)
     result.order = kept
-    present = dict(zip(statements, row[0], strict=True)) if row[0] is not None else {}
-    for oid in kept:
-        if not present.get(oid, True):
+    result.then = row
+    unknown = [oid for oid in kept if oid not in holding(row)]
+    present_rows = _hold_rows(cursor_for, [by_oid[oid] for oid in unknown])
+    for oid, present in zip(unknown, present_rows, strict=True):
+        if not present:
             result.empty[oid] = "no generated row satisfied its constraints"
-    result.then = row[1]
     return result
+
+
+def _hold_rows(cursor_for: Callable[[], Any], tables: list[Table]) -> list[bool]:
+    """Whether each of ``tables`` holds a row."""
+    if not tables:
+        return []
+    checks = ", ".join(f"EXISTS (SELECT 1 FROM {t.qualified})" for t in tables)
+    cursor = cursor_for()
+    try:
+        cursor.execute(f"SELECT ARRAY[{checks}]::boolean[]")
+        return [bool(present) for present in cursor.fetchone()[0]]
+    finally:
+        cursor.close()
 
 
 def fill_every_table(dbapi: Any, *, batched: bool) -> tuple[list[Table], dict[int, str]]:
@@ -152,7 +166,7 @@ def insert_statement(table: Table, tables: dict[int, Table]) -> tuple[str | None
     columns = _fill_columns(table)
     if not columns:
         return None, "it has no column migguard can write"
-    rows = _candidates(table, tables, columns, range(ROWS))
+    rows = _candidates(table, tables, columns, range(ROWS), parents_by_index=True)
     for column, cells in zip(columns, zip(*rows, strict=True), strict=True):
         if column.not_null and None in cells:
             return None, f'column "{column.name}" has a type ({column.type}) ' + (
@@ -164,10 +178,72 @@ def insert_statement(table: Table, tables: dict[int, Table]) -> tuple[str | None
     )
     selected = ", ".join(f"v.{quote(c.name)}" for c in columns)
     return (
-        f"INSERT INTO {table.qualified} ({names}) SELECT {selected} FROM (VALUES "
-        f"{_values(rows)}) AS v(_migguard_k, {names}) WHERE {where} "
-        f"ORDER BY v._migguard_k LIMIT {ROWS} ON CONFLICT DO NOTHING"
+        f"INSERT INTO {table.qualified} ({names}) SELECT {selected} FROM "
+        f"{_with_parent_rows(table, tables, columns, rows)} AS v(_migguard_k, {names}) "
+        f"WHERE {where} ORDER BY v._migguard_k LIMIT {ROWS} ON CONFLICT DO NOTHING"
     ), ""
+
+
+def _with_parent_rows(
+    table: Table, tables: dict[int, Table], columns: list[Column], rows: list[list[str | None]]
+) -> str:
+    """The candidate rows as a subquery, each foreign-key cell (which holds the number of a
+    parent row) replaced by that row's value. The parent's rows are read once per foreign
+    key, into one array per column: a subquery per cell made the planning of the INSERT
+    cost more than running it."""
+    picks = _parent_picks(table, tables)
+    if not picks:
+        return f"(VALUES {_values(rows)})"
+    names = ", ".join(quote(c.name) for c in columns)
+    candidates = f"(VALUES {_values(rows)}) AS c(_migguard_k, {names})"
+    cells = ["c._migguard_k"]
+    for column in columns:
+        pick = picks.get(column.num)
+        if pick is None:
+            cells.append(f"c.{quote(column.name)}")
+        else:
+            alias, array = pick
+            cells.append(
+                f"({alias}.{array})[1 + c.{quote(column.name)} "
+                f"% greatest(cardinality({alias}.{array}), 1)]"
+            )
+    joins = " ".join(
+        f"CROSS JOIN ({source}) AS {alias}" for alias, source in _parent_sources(table, tables)
+    )
+    return f"(SELECT {', '.join(cells)} FROM {candidates} {joins})"
+
+
+def _parent_sources(table: Table, tables: dict[int, Table]) -> list[tuple[str, str]]:
+    """Per foreign key whose parent is known: an alias and the query reading the parent's
+    key columns as arrays ``a1``, ``a2``..., all in the order of the key."""
+    sources: list[tuple[str, str]] = []
+    for number, fk in enumerate(table.foreign_keys):
+        parent = tables.get(fk.parent)
+        if parent is None:
+            continue
+        keys = [parent.column(n) for n in fk.parent_columns]
+        order = ", ".join(quote(c.name) for c in keys if c is not None)
+        arrays = ", ".join(
+            f"array_agg(p.{quote(c.name)} ORDER BY {order}) AS a{i}"
+            for i, c in enumerate(keys)
+            if c is not None
+        )
+        if arrays:
+            sources.append((f"f{number}", f"SELECT {arrays} FROM {parent.qualified} p"))
+    return sources
+
+
+def _parent_picks(table: Table, tables: dict[int, Table]) -> dict[int, tuple[str, str]]:
+    """Column number -> (alias, array) of :func:`_parent_sources` its value is picked from."""
+    picks: dict[int, tuple[str, str]] = {}
+    for number, fk in enumerate(table.foreign_keys):
+        parent = tables.get(fk.parent)
+        if parent is None:
+            continue
+        for i, (num, parent_num) in enumerate(zip(fk.columns, fk.parent_columns, strict=False)):
+            if parent.column(parent_num) is not None:
+                picks.setdefault(num, (f"f{number}", f"a{i}"))
+    return picks
 
 
 def one_more_row(cursor: Any, table: Table, tables: dict[int, Table], row: int) -> dict[str, str]:
@@ -212,11 +288,19 @@ def _fill_columns(table: Table) -> list[Column]:
 
 
 def _candidates(
-    table: Table, tables: dict[int, Table], columns: list[Column], numbers: Iterable[int]
+    table: Table,
+    tables: dict[int, Table],
+    columns: list[Column],
+    numbers: Iterable[int],
+    *,
+    parents_by_index: bool = False,
 ) -> list[list[str | None]]:
     """Candidate rows (every profile for each row number, in the order to try them): a
-    literal per column, None where no value of its type can be written."""
+    literal per column, None where no value of its type can be written. A foreign-key
+    column's cell reads its value from the parent; with ``parents_by_index``, it holds the
+    number of the parent row instead (:func:`_with_parent_rows` picks the value)."""
     parents = {num: fk for fk in table.foreign_keys for num in fk.columns}
+    picks = _parent_picks(table, tables) if parents_by_index else {}
     numbers = list(numbers)
     rows: list[list[str | None]] = []
     for profile in range(values.PROFILES):
@@ -224,7 +308,10 @@ def _candidates(
             cells: list[str | None] = []
             for column in columns:
                 fk = parents.get(column.num)
-                if fk is not None and fk.parent in tables:
+                if column.num in picks:
+                    null = values.left_null(column, row, profile)
+                    cells.append("NULL::int" if null else str(row))
+                elif fk is not None and fk.parent in tables:
                     cells.append(_parent_value(column, fk, tables, row, profile))
                 else:
                     cells.append(values.candidate(column, row, profile, _checks_on(table, column)))

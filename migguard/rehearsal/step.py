@@ -227,20 +227,22 @@ def _read_and_delete(observer: observe.Observer) -> bool | None:
         " END IF;"
         for oid in reversed(observer.fill_order)
     )
-    reading = probe.sql(list(observer.tables)).strip()
+    oids = list(observer.tables)
+    reading = observer.batch_sql(probe.kept_sql(oids), probe.KEPT, probe.arguments(oids))
     cursor = observer.dbapi.cursor()
     try:
         try:
             cursor.execute(
-                f"SELECT set_config('{_DELETED}', 'no', true),"
-                f" set_config('{_READING}', ({reading}), true);\n"
+                f"SELECT set_config('{_DELETED}', 'no', true);\n{reading};\n"
                 f"DO $migguard$ BEGIN IF {exact} THEN {deletes}"
                 f" PERFORM set_config('{_DELETED}', 'yes', true); END IF; END $migguard$;\n"
-                f"SELECT current_setting('{_READING}'), current_setting('{_DELETED}')"
+                f"SELECT current_setting('{probe.KEPT_SETTING}'), current_setting('{_DELETED}')"
             )
         except Exception:
+            observer.batch_ran(probe.KEPT, ok=False)
             signals.reraise_if_received()  # Ctrl-C cancelled it: stop here
             return None
+        observer.batch_ran(probe.KEPT, ok=True)
         text, deleted = cursor.fetchone()
     finally:
         cursor.close()
@@ -248,7 +250,6 @@ def _read_and_delete(observer: observe.Observer) -> bool | None:
     return bool(deleted == "yes")
 
 
-_READING = "migguard.rehearsal_reading"
 _DELETED = "migguard.rehearsal_deleted"
 
 
