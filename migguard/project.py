@@ -416,11 +416,21 @@ def _flask_working_directory(migrations: Path) -> Path:
     """Where ``flask db`` runs for this migration directory: the application one level up,
     and above the package that holds it (ihatemoney's ``ihatemoney/migrations/``), because
     ``flask --app ihatemoney.wsgi`` imports the package from there. Run from inside the
-    package, Flask would import ``ihatemoney.ihatemoney.wsgi``."""
+    package, Flask would import ``ihatemoney.ihatemoney.wsgi``. Never above the top of the
+    project (a repository, or one that declares a package), even when that holds an
+    ``__init__.py`` too: above it is somebody else's directory tree."""
     directory = migrations.parent
-    while (directory / "__init__.py").is_file() and directory.parent != directory:
+    while (
+        (directory / "__init__.py").is_file()
+        and not any((directory / top).exists() for top in _PROJECT_TOPS)
+        and directory.parent != directory
+    ):
         directory = directory.parent
     return directory
+
+
+# What marks the top of a project's tree: a repository, or a package declared for installing.
+_PROJECT_TOPS = (".git", "pyproject.toml", "setup.py", "setup.cfg")
 
 
 def _is_modern(config: Config) -> bool:

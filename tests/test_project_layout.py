@@ -77,3 +77,21 @@ def test_script_location_elsewhere_is_not_the_flask_migrate_layout(tmp_path: Pat
     loaded = load_project(project)
     assert loaded.root == migrations.resolve()
     assert loaded.script_location == (project / "sharedbudget" / "alembic").resolve()
+
+
+@pytest.mark.parametrize("top", [".git", "pyproject.toml", "setup.py", "setup.cfg"])
+def test_a_project_top_holding_an_init_py_is_as_far_up_as_it_goes(tmp_path: Path, top: str) -> None:
+    """A repository whose root is itself a package (an ``__init__.py`` beside ``migrations/``)
+    runs from its root, not from the directory that holds the repository."""
+    project = tmp_path / "repo"
+    shutil.copytree(
+        FIXTURES / "flask_migrate", project, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (project / "__init__.py").write_text("")
+    (tmp_path / "__init__.py").write_text("")
+    marker = project / top
+    if top == ".git":
+        marker.mkdir()
+    else:
+        marker.write_text("")
+    assert load_project(project / "migrations").root == project.resolve()
