@@ -166,7 +166,8 @@ def insert_statement(table: Table, tables: dict[int, Table]) -> tuple[str | None
     columns = _fill_columns(table)
     if not columns:
         return None, "it has no column migguard can write"
-    rows = _candidates(table, tables, columns, range(ROWS), parents_by_index=True)
+    sources, picks = _parent_arrays(table, tables)
+    rows = _candidates(table, tables, columns, range(ROWS), picks=picks)
     for column, cells in zip(columns, zip(*rows, strict=True), strict=True):
         if column.not_null and None in cells:
             return None, f'column "{column.name}" has a type ({column.type}) ' + (
@@ -179,19 +180,21 @@ def insert_statement(table: Table, tables: dict[int, Table]) -> tuple[str | None
     selected = ", ".join(f"v.{quote(c.name)}" for c in columns)
     return (
         f"INSERT INTO {table.qualified} ({names}) SELECT {selected} FROM "
-        f"{_with_parent_rows(table, tables, columns, rows)} AS v(_migguard_k, {names}) "
+        f"{_with_parent_rows(columns, rows, sources, picks)} AS v(_migguard_k, {names}) "
         f"WHERE {where} ORDER BY v._migguard_k LIMIT {ROWS} ON CONFLICT DO NOTHING"
     ), ""
 
 
 def _with_parent_rows(
-    table: Table, tables: dict[int, Table], columns: list[Column], rows: list[list[str | None]]
+    columns: list[Column],
+    rows: list[list[str | None]],
+    sources: list[tuple[str, str]],
+    picks: dict[int, tuple[str, str]],
 ) -> str:
     """The candidate rows as a subquery, each foreign-key cell (which holds the number of a
-    parent row) replaced by that row's value. The parent's rows are read once per foreign
-    key, into one array per column: a subquery per cell made the planning of the INSERT
-    cost more than running it."""
-    picks = _parent_picks(table, tables)
+    parent row) replaced by that row's value from :func:`_parent_arrays`. The parent's rows
+    are read once per foreign key, into one array per column: a subquery per cell made the
+    planning of the INSERT cost more than running it."""
     if not picks:
         return f"(VALUES {_values(rows)})"
     names = ", ".join(quote(c.name) for c in columns)
@@ -207,43 +210,33 @@ def _with_parent_rows(
                 f"({alias}.{array})[1 + c.{quote(column.name)} "
                 f"% greatest(cardinality({alias}.{array}), 1)]"
             )
-    joins = " ".join(
-        f"CROSS JOIN ({source}) AS {alias}" for alias, source in _parent_sources(table, tables)
-    )
+    joins = " ".join(f"CROSS JOIN ({source}) AS {alias}" for alias, source in sources)
     return f"(SELECT {', '.join(cells)} FROM {candidates} {joins})"
 
 
-def _parent_sources(table: Table, tables: dict[int, Table]) -> list[tuple[str, str]]:
-    """Per foreign key whose parent is known: an alias and the query reading the parent's
-    key columns as arrays ``a1``, ``a2``..., all in the order of the key."""
+def _parent_arrays(
+    table: Table, tables: dict[int, Table]
+) -> tuple[list[tuple[str, str]], dict[int, tuple[str, str]]]:
+    """Per foreign key whose parent is known, an alias and the query reading the parent's key
+    columns as arrays ``a0``, ``a1``..., all in the order of the key; and per foreign-key
+    column, the (alias, array) its value is picked from (the first key it belongs to)."""
     sources: list[tuple[str, str]] = []
-    for number, fk in enumerate(table.foreign_keys):
-        parent = tables.get(fk.parent)
-        if parent is None:
-            continue
-        keys = [parent.column(n) for n in fk.parent_columns]
-        order = ", ".join(quote(c.name) for c in keys if c is not None)
-        arrays = ", ".join(
-            f"array_agg(p.{quote(c.name)} ORDER BY {order}) AS a{i}"
-            for i, c in enumerate(keys)
-            if c is not None
-        )
-        if arrays:
-            sources.append((f"f{number}", f"SELECT {arrays} FROM {parent.qualified} p"))
-    return sources
-
-
-def _parent_picks(table: Table, tables: dict[int, Table]) -> dict[int, tuple[str, str]]:
-    """Column number -> (alias, array) of :func:`_parent_sources` its value is picked from."""
     picks: dict[int, tuple[str, str]] = {}
     for number, fk in enumerate(table.foreign_keys):
         parent = tables.get(fk.parent)
         if parent is None:
             continue
-        for i, (num, parent_num) in enumerate(zip(fk.columns, fk.parent_columns, strict=False)):
-            if parent.column(parent_num) is not None:
-                picks.setdefault(num, (f"f{number}", f"a{i}"))
-    return picks
+        alias = f"f{number}"
+        keys = [parent.column(n) for n in fk.parent_columns]
+        order = ", ".join(quote(c.name) for c in keys if c is not None)
+        arrays = []
+        for i, (num, key) in enumerate(zip(fk.columns, keys, strict=False)):
+            if key is not None:
+                arrays.append(f"array_agg(p.{quote(key.name)} ORDER BY {order}) AS a{i}")
+                picks.setdefault(num, (alias, f"a{i}"))
+        if arrays:
+            sources.append((alias, f"SELECT {', '.join(arrays)} FROM {parent.qualified} p"))
+    return sources, picks
 
 
 def one_more_row(cursor: Any, table: Table, tables: dict[int, Table], row: int) -> dict[str, str]:
@@ -293,14 +286,15 @@ def _candidates(
     columns: list[Column],
     numbers: Iterable[int],
     *,
-    parents_by_index: bool = False,
+    picks: dict[int, tuple[str, str]] | None = None,
 ) -> list[list[str | None]]:
     """Candidate rows (every profile for each row number, in the order to try them): a
     literal per column, None where no value of its type can be written. A foreign-key
-    column's cell reads its value from the parent; with ``parents_by_index``, it holds the
-    number of the parent row instead (:func:`_with_parent_rows` picks the value)."""
+    column's cell reads its value from the parent; a column in ``picks``
+    (:func:`_parent_arrays`) holds the number of the parent row instead, and
+    :func:`_with_parent_rows` picks the value."""
     parents = {num: fk for fk in table.foreign_keys for num in fk.columns}
-    picks = _parent_picks(table, tables) if parents_by_index else {}
+    picks = picks or {}
     numbers = list(numbers)
     rows: list[list[str | None]] = []
     for profile in range(values.PROFILES):
