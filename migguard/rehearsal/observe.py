@@ -196,24 +196,8 @@ class Observer:
         assert done is not None and self.last is not None
         done.changes = probe.changes(self.last, reading)
         if any("AccessExclusiveLock" in change.taken for change in done.changes):
-            done.lock_timeout = self._project_lock_timeout(reading)
+            done.lock_timeout = reading.project_lock_timeout()
         self.last = reading
-
-    def _project_lock_timeout(self, reading: probe.Reading) -> str | None:
-        """The project's lock_timeout at ``reading``, still in effect: no statement of the
-        revision has run since."""
-        if reading.lock_timeout != "0" and reading.lock_timeout_source is None:
-            self._busy = True
-            cursor = self.dbapi.cursor()
-            try:
-                probe.read_source(cursor, reading)
-            except Exception as exc:
-                self.broken = exc
-                return None
-            finally:
-                cursor.close()
-                self._busy = False
-        return reading.project_lock_timeout()
 
     def _error(self, context: Any) -> None:
         if not self._ours(context.connection) or self._pending is None:

@@ -48,6 +48,9 @@ MODE_NAMES = {
     "AccessExclusiveLock": "ACCESS EXCLUSIVE",
 }
 
+# Where the session's lock_timeout comes from (session, database, default...).
+_SOURCE_SQL = "SELECT source FROM pg_settings WHERE name = 'lock_timeout'"
+
 _SQL = """
 WITH locks AS MATERIALIZED (
   SELECT l.relation, l.mode FROM pg_locks l
@@ -58,7 +61,7 @@ SELECT json_build_object(
   'lock_timeout', current_setting('lock_timeout'),
   'lock_timeout_source', CASE WHEN current_setting('lock_timeout') <> '0' AND EXISTS (
      SELECT 1 FROM locks l WHERE l.mode = 'AccessExclusiveLock' AND l.relation IN ({oids}))
-     THEN (SELECT source FROM pg_settings WHERE name = 'lock_timeout') END,
+     THEN ({source}) END,
   'xid', txid_current_if_assigned(),
   'tables', (SELECT json_agg(json_build_array(
      c.oid, c.relfilenode,
@@ -73,7 +76,7 @@ SELECT json_build_object(
       FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)
    )) FROM pg_class c WHERE c.oid IN ({oids}))
 )::text
-"""
+""".replace("{source}", _SOURCE_SQL)
 
 
 @dataclass(frozen=True)
@@ -102,9 +105,10 @@ class Reading:
     """One probe: the session's lock_timeout and the state of every observed table.
 
     Where the lock_timeout comes from (``lock_timeout_source``) is read only while this
-    backend holds ACCESS EXCLUSIVE on an observed table, the one case a finding asks for it:
-    ``pg_settings`` builds every setting of the server to return one, which cost three
-    quarters of each reading. :func:`read_source` reads it when it is missing."""
+    backend holds ACCESS EXCLUSIVE on an observed table, the one case a finding asks for it
+    (a statement that took that lock is seen taking it in the same reading): ``pg_settings``
+    builds every setting of the server to return one, which cost three quarters of each
+    reading. :func:`read` reads it always, for a reading taken on its own."""
 
     lock_timeout: str
     xid: int | None
@@ -120,9 +124,6 @@ class Reading:
             return "0"
         assert self.lock_timeout_source is not None, "read_source() first"
         return "0" if self.lock_timeout_source == "database" else self.lock_timeout
-
-
-_SOURCE_SQL = "SELECT source FROM pg_settings WHERE name = 'lock_timeout'"
 
 
 def read_source(cursor: Any, reading: Reading) -> None:
@@ -159,16 +160,19 @@ STATEMENT = prepared.Statement(
 # whose last statement returns something else (the step's read-and-delete at the end of an
 # upgrade).
 KEPT_SETTING = "migguard.rehearsal_reading"
-KEPT = prepared.Statement(
-    "migguard_rehearsal_probe_kept",
-    ("oid[]",),
-    f"SELECT set_config('{KEPT_SETTING}', ({STATEMENT.body.strip()}), true)",
-)
+
+
+def _kept(reading: str) -> str:
+    """``reading`` (the plain or the prepared body) kept in :data:`KEPT_SETTING`."""
+    return f"SELECT set_config('{KEPT_SETTING}', ({reading.strip()}), true)"
+
+
+KEPT = prepared.Statement("migguard_rehearsal_probe_kept", ("oid[]",), _kept(STATEMENT.body))
 
 
 def kept_sql(oids: list[int]) -> str:
     """:data:`KEPT` as plain SQL."""
-    return f"SELECT set_config('{KEPT_SETTING}', ({sql(oids).strip()}), true)"
+    return _kept(sql(oids))
 
 
 def arguments(oids: list[int]) -> list[str]:
