@@ -178,19 +178,23 @@ def _end_process_group(process: subprocess.Popen[str]) -> None:
     directory migguard then removed; signalled, the bootstrap backend dies on the spot; either
     way the segment outlived everyone. SIGKILL is the last resort for a hung initdb."""
     group = process.pid
-    for sig, wait in ((signal.SIGTERM, 60.0), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            if sig == signal.SIGTERM:
-                process.send_signal(sig)
-            else:
-                os.killpg(group, sig)
-        deadline = time.monotonic() + wait
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=wait)
-        while _group_alive(group) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if not _group_alive(group):
-            return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        process.send_signal(signal.SIGTERM)
+    if _group_gone(process, 60.0):
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, signal.SIGKILL)
+    _group_gone(process, 5.0)
+
+
+def _group_gone(process: subprocess.Popen[str], wait: float) -> bool:
+    """Wait up to ``wait`` seconds for ``process`` and every process of its group to end."""
+    deadline = time.monotonic() + wait
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=wait)
+    while _group_alive(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not _group_alive(process.pid)
 
 
 def _group_alive(group: int) -> bool:
