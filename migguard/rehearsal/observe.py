@@ -37,6 +37,16 @@ _DISCARDS = re.compile(r"\b(DISCARD|DEALLOCATE)\b", re.IGNORECASE)
 _IDENTIFIER = re.compile(r'"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_$]*)')
 # SQLAlchemy's and Alembic's own look-ups in the catalog (does this type exist?): no table
 _INTROSPECTION = re.compile(r"\b(pg_catalog|information_schema)\s*\.", re.IGNORECASE)
+_NAME = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
+# A new table with its own column list: the existing tables it names it only references
+# (REFERENCES, LIKE). Not a partition, a child (INHERITS) or CREATE TABLE ... AS, which reach
+# into an existing table; an ambiguous text reads as one of those.
+_CREATE_TABLE = re.compile(
+    r"^\s*CREATE\s+(?:(?:GLOBAL|LOCAL)\s+)?(?:(?:TEMPORARY|TEMP|UNLOGGED)\s+)?TABLE\s+"
+    rf"(?:IF\s+NOT\s+EXISTS\s+)?(?:{_NAME}\s*\.\s*)*(?P<name>{_NAME})\s*\(",
+    re.IGNORECASE,
+)
+_REACHES_INTO = re.compile(r"\bPARTITION\s+OF\b|\bINHERITS\b|\)\s*AS\b", re.IGNORECASE)
 
 
 @dataclass
@@ -219,7 +229,18 @@ class Observer:
 
     def _named(self, statement: str) -> list[str]:
         """The names in the statement not looked up yet (bare words folded to lower case, as
-        PostgreSQL does; SQL keywords among them simply match no table)."""
+        PostgreSQL does; SQL keywords among them simply match no table).
+
+        Of a ``CREATE TABLE``, only the new table's name counts (an existing table of that
+        name, ``IF NOT EXISTS`` or in another schema, is filled as before): the existing
+        tables it references (a foreign key's parent, ``LIKE``) get a SHARE ROW EXCLUSIVE
+        lock at most, are neither read nor written, and cannot make it fail whatever rows
+        they hold, so no rule has anything to see there. They are left to the next
+        statement that names them: a revision creating a table that references the
+        customers fills no customers unless it also alters or reads them."""
+        created = _CREATE_TABLE.match(statement)
+        if created is not None and not _REACHES_INTO.search(statement):
+            statement = created.group("name")
         found: list[str] = []
         for match in _IDENTIFIER.finditer(statement):
             quoted, bare = match.groups()

@@ -1,0 +1,81 @@
+"""Which existing tables the observer fills and watches, on a real PostgreSQL: the tables a
+statement names, right before it runs, and not the ones a new table only references."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+from migguard.rehearsal import observe
+
+
+@pytest.fixture
+def connection(pg_server) -> Iterator[sa.Connection]:
+    engine = sa.create_engine(pg_server.create_database(), poolclass=NullPool)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE customers (id int PRIMARY KEY, email text NOT NULL)")
+        conn.exec_driver_sql(
+            "CREATE TABLE orders (id int PRIMARY KEY,"
+            " customer_id int NOT NULL REFERENCES customers (id))"
+        )
+        conn.commit()
+        yield conn
+        conn.rollback()
+    engine.dispose()
+
+
+def _rows(conn: sa.Connection, table: str) -> int:
+    """Counted below SQLAlchemy's events, where the observer does not see it."""
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(f"SELECT count(*) FROM {table}")
+        return int(cursor.fetchone()[0])
+    finally:
+        cursor.close()
+
+
+def _observed(observer: observe.Observer) -> set[str]:
+    return {table.name for table in observer.tables.values()}
+
+
+def test_a_new_table_fills_none_of_the_tables_it_references(connection) -> None:
+    """A foreign key to customers locks them (SHARE ROW EXCLUSIVE) and reads nothing: rows
+    there could not change what CREATE TABLE does. The next statement naming customers
+    fills them."""
+    observer = observe.Observer(connection, __file__, "alembic_version")
+    with observer:
+        connection.exec_driver_sql(
+            "CREATE TABLE refunds (id int PRIMARY KEY,"
+            ' order_id int NOT NULL REFERENCES orders (id), "customers" int)'
+        )
+        assert _observed(observer) == set()
+        assert _rows(connection, "customers") == 0
+        connection.exec_driver_sql("ALTER TABLE customers ADD COLUMN note text")
+        assert _observed(observer) == {"customers"}
+        assert _rows(connection, "customers") > 0
+        assert _rows(connection, "orders") == 0
+    observer.flush()
+    (change,) = observer.statements[-1].changes
+    assert "AccessExclusiveLock" in change.taken
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "CREATE TABLE orders_copy (LIKE orders) INHERITS (orders)",
+        "CREATE TABLE order_ids (id) AS SELECT id FROM orders",
+        "CREATE TABLE IF NOT EXISTS orders (id int PRIMARY KEY)",
+    ],
+)
+def test_a_table_made_from_an_existing_one_fills_it(connection, statement: str) -> None:
+    """A child (INHERITS) or CREATE TABLE ... AS reads or locks the table it is made from,
+    and IF NOT EXISTS may meet the existing table itself: those are filled as any statement
+    naming them."""
+    observer = observe.Observer(connection, __file__, "alembic_version")
+    with observer:
+        connection.exec_driver_sql(statement)
+        assert "orders" in _observed(observer)
+        assert _rows(connection, "orders") > 0
