@@ -41,7 +41,8 @@ WHERE {project}
 """
 
 # The tables asked for (by oid or by name), with their foreign-key ancestors (rows to point
-# at) and partitions.
+# at) and partitions. Each column's type is fetched by its oid (the OFFSET 0 keeps that
+# subquery apart): joined plainly, the generic plan hashed all of pg_type for every table.
 _TABLES_SQL = r"""
 WITH RECURSIVE wanted(oid) AS (
   SELECT c.oid FROM pg_class c
