@@ -70,7 +70,8 @@ def fill(
     kept, row = _run(cursor_for, statements, then, restart, result, batched=batched)
     result.order = kept
     result.then = row
-    unknown = [oid for oid in kept if oid not in holding(row)]
+    held = holding(row)
+    unknown = [oid for oid in kept if oid not in held]
     present_rows = _hold_rows(cursor_for, [by_oid[oid] for oid in unknown])
     for oid, present in zip(unknown, present_rows, strict=True):
         if not present:
