@@ -115,7 +115,7 @@ def test_prepared_reading_is_the_plain_one(connection) -> None:
          "ALTER TABLE t ALTER COLUMN a SET NOT NULL", "CREATE INDEX ON t (s)"]
     ):  # fmt: skip
         connection.exec_driver_sql(statement)
-        cursor.execute(probe.prepared_sql([oid], prepare=number == 0))
+        cursor.execute(probe.STATEMENT.call(probe.arguments([oid]), prepare=number == 0))
         prepared = probe.parse(cursor.fetchone()[0])
         plain = dbapi.cursor()
         plain.execute(probe.sql([oid]))

@@ -19,12 +19,13 @@ cursors, below the events.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from types import FrameType, TracebackType
 from typing import Any
@@ -34,10 +35,12 @@ from migguard.rehearsal import catalog, prepared, probe, rows
 _COMMIT = re.compile(r"^\s*(COMMIT|END)\b", re.IGNORECASE)
 _READ_ONLY = re.compile(r"^\s*(SELECT|SHOW)\b", re.IGNORECASE)
 _DISCARDS = re.compile(r"\b(DISCARD|DEALLOCATE)\b", re.IGNORECASE)
-_IDENTIFIER = re.compile(r'"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_$]*)')
+_QUOTED = r'(?:[^"]|"")+'  # inside the double quotes
+_BARE = r"[A-Za-z_][A-Za-z0-9_$]*"
+_IDENTIFIER = re.compile(rf'"({_QUOTED})"|({_BARE})')
 # SQLAlchemy's and Alembic's own look-ups in the catalog (does this type exist?): no table
 _INTROSPECTION = re.compile(r"\b(pg_catalog|information_schema)\s*\.", re.IGNORECASE)
-_NAME = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
+_NAME = rf'(?:"{_QUOTED}"|{_BARE})'
 # A new table with its own column list: the existing tables it names it only references
 # (REFERENCES, LIKE). Not a partition, a child (INHERITS) or CREATE TABLE ... AS, which reach
 # into an existing table; an ambiguous text reads as one of those.
@@ -269,15 +272,16 @@ class Observer:
             if not new:
                 return
             observed = [*self.tables, *(t.oid for t in new)]
-            readings: list[probe.Reading] = []
+            after_fill: probe.Reading | None = None
 
             def holding(row: Any) -> set[int]:
-                readings.append(probe.parse(row[0]))
-                return {oid for oid, state in readings[-1].tables.items() if state.inserted}
+                nonlocal after_fill
+                after_fill = probe.parse(row[0])
+                return {oid for oid, state in after_fill.tables.items() if state.inserted}
 
             arguments = probe.arguments(observed)
             reading = self.batch_sql(probe.sql(observed), probe.STATEMENT, arguments)
-            try:
+            with self.batch(probe.STATEMENT):
                 done = rows.fill(
                     lambda: self.dbapi.cursor(),
                     new,
@@ -287,17 +291,14 @@ class Observer:
                     then=reading,
                     holding=holding,
                 )
-            except Exception:
-                self.batch_ran(probe.STATEMENT, ok=False)
-                raise
-            self.batch_ran(probe.STATEMENT, ok=True)
         finally:
             self._busy = False
         for table in new:
             self.tables[table.oid] = table
         self.fill_order += done.order
         self.empty.update(done.empty)
-        self.last = readings[-1]
+        assert after_fill is not None  # rows.fill hands the reading to holding() once
+        self.last = after_fill
         for oid in done.order:
             state = self.last.tables.get(oid)
             self.filled_counts[oid] = state.inserted if state is not None else 0
@@ -324,12 +325,8 @@ class Observer:
         connection when the session allows it, else of the plain ``sql``."""
         cursor = self.dbapi.cursor()
         try:
-            try:
+            with self.batch(statement):
                 cursor.execute(self.batch_sql(sql, statement, arguments))
-            except Exception:
-                self.batch_ran(statement, ok=False)
-                raise
-            self.batch_ran(statement, ok=True)
             return cursor.fetchone()
         finally:
             cursor.close()
@@ -337,21 +334,25 @@ class Observer:
     def batch_sql(self, sql: str, statement: prepared.Statement, arguments: Sequence[str]) -> str:
         """What runs ``statement`` with ``arguments`` in a call to the driver: ``EXECUTE``,
         after its ``PREPARE`` the first time on this connection, when the session allows it,
-        else the plain ``sql``. The call's outcome goes to :meth:`batch_ran`."""
+        else the plain ``sql``. The call runs inside :meth:`batch`."""
         if not (self.batched and self.session.usable):
             return sql
         prepare = self.session.prepared_on.get(statement.name) is not self.dbapi
         return statement.call(arguments, prepare=prepare)
 
-    def batch_ran(self, statement: prepared.Statement, *, ok: bool) -> None:
-        """A call holding :meth:`batch_sql`'s text succeeded (``statement`` is prepared on
-        this connection) or failed: prepared or not, none is used again."""
-        if not (self.batched and self.session.usable):
-            return
-        if ok:
+    @contextlib.contextmanager
+    def batch(self, statement: prepared.Statement) -> Iterator[None]:
+        """Around the call that holds :meth:`batch_sql`'s text: when it succeeds,
+        ``statement`` is prepared on this connection; when it fails, prepared or not, none
+        is used again (the error goes on)."""
+        try:
+            yield
+        except Exception:
+            if self.batched and self.session.usable:
+                self.session.usable = False
+            raise
+        if self.batched and self.session.usable:
             self.session.prepared_on[statement.name] = self.dbapi
-        else:
-            self.session.usable = False
 
     def _line(self, frame: FrameType | None) -> int | None:
         """The innermost line of the revision file on the stack: the ``op.*`` call (or the

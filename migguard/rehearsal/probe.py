@@ -180,12 +180,6 @@ def arguments(oids: list[int]) -> list[str]:
     return [prepared.array((str(int(o)) for o in oids), "oid")]
 
 
-def prepared_sql(oids: list[int], *, prepare: bool) -> str:
-    """The reading as ``EXECUTE`` of :data:`PREPARED`, preceded by its ``PREPARE`` when
-    ``prepare`` (the first reading in a session)."""
-    return STATEMENT.call(arguments(oids), prepare=prepare)
-
-
 def parse(text: str) -> Reading:
     document = json.loads(text)
     reading = Reading(

@@ -234,17 +234,16 @@ def _read_and_delete(observer: observe.Observer) -> bool | None:
     cursor = observer.dbapi.cursor()
     try:
         try:
-            cursor.execute(
-                f"SELECT set_config('{_DELETED}', 'no', true);\n{reading};\n"
-                f"DO $migguard$ BEGIN IF {exact} THEN {deletes}"
-                f" PERFORM set_config('{_DELETED}', 'yes', true); END IF; END $migguard$;\n"
-                f"SELECT current_setting('{probe.KEPT_SETTING}'), current_setting('{_DELETED}')"
-            )
+            with observer.batch(probe.KEPT):
+                cursor.execute(
+                    f"SELECT set_config('{_DELETED}', 'no', true);\n{reading};\n"
+                    f"DO $migguard$ BEGIN IF {exact} THEN {deletes}"
+                    f" PERFORM set_config('{_DELETED}', 'yes', true); END IF; END $migguard$;\n"
+                    f"SELECT current_setting('{probe.KEPT_SETTING}'), current_setting('{_DELETED}')"
+                )
         except Exception:
-            observer.batch_ran(probe.KEPT, ok=False)
             signals.reraise_if_received()  # Ctrl-C cancelled it: stop here
             return None
-        observer.batch_ran(probe.KEPT, ok=True)
         text, deleted = cursor.fetchone()
     finally:
         cursor.close()
