@@ -313,9 +313,13 @@ def _drive(
         plan.on_metadata(result.target_metadata)
     result.rehearsal = plan.rehearsal
     stairway = _Stairway(context, ordered, result, plan, run_kw, running, recorder)
-    with _counting_connections(stairway):
-        if not stairway.walk():
-            return
+    try:
+        with _counting_connections(stairway):
+            if not stairway.walk():
+                return
+    finally:
+        if plan.rehearsal is not None:
+            plan.rehearsal.close()
     result.reached_head = True
     if plan.drift and result.target_metadata is not None:
         _compare_at_head(context, result)

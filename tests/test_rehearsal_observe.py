@@ -79,3 +79,49 @@ def test_a_table_made_from_an_existing_one_fills_it(connection, statement: str) 
         connection.exec_driver_sql(statement)
         assert "orders" in _observed(observer)
         assert _rows(connection, "orders") > 0
+
+
+def test_only_the_parents_a_row_cannot_do_without_are_filled(connection) -> None:
+    """notes.order_id is nullable: orders stay empty and the generated notes keep the key
+    NULL; notes.tag_id points at the row tags already holds; orders.customer_id is NOT
+    NULL, so filling orders fills customers too."""
+    for statement in (
+        "CREATE TABLE tags (id int PRIMARY KEY)",
+        "INSERT INTO tags VALUES (7)",
+        "CREATE TABLE notes (id int PRIMARY KEY, order_id int REFERENCES orders (id),"
+        " tag_id int REFERENCES tags (id), body text NOT NULL)",
+    ):
+        connection.exec_driver_sql(statement)
+    connection.commit()
+    observer = observe.Observer(connection, __file__, "alembic_version")
+    with observer:
+        connection.exec_driver_sql("ALTER TABLE notes ADD COLUMN note text")
+        assert _observed(observer) == {"notes"}
+        assert _rows(connection, "notes") > 0
+        assert _rows(connection, "orders") == 0
+        assert _rows(connection, "notes WHERE order_id IS NOT NULL") == 0
+        assert _rows(connection, "notes WHERE tag_id = 7") > 0
+        assert _rows(connection, "tags") == 1
+        connection.exec_driver_sql("ALTER TABLE orders ADD COLUMN note text")
+        assert _observed(observer) == {"notes", "orders", "customers"}
+        assert _rows(connection, "orders") > 0
+        assert _rows(connection, "customers") > 0
+    assert observer.empty == {}
+
+
+def test_a_run_listens_once_and_leaves_no_listener_behind(connection) -> None:
+    """The run's session puts its listeners on the engine at the first revision and takes
+    them off at the end of the run; between revisions they send nothing anywhere."""
+    engine = connection.engine
+    session = observe.Session()
+    for _ in range(3):
+        with observe.Observer(connection, __file__, "alembic_version", session):
+            assert len(engine.dispatch.before_cursor_execute) == 1
+        assert session.observer is None
+    connection.exec_driver_sql("ALTER TABLE customers ADD COLUMN note text")
+    assert _rows(connection, "customers") == 0
+    session.close()
+    assert len(engine.dispatch.before_cursor_execute) == 0
+    with observe.Observer(connection, __file__, "alembic_version"):  # a session of its own
+        assert len(engine.dispatch.commit) == 1
+    assert len(engine.dispatch.commit) == 0

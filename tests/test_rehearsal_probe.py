@@ -128,15 +128,16 @@ def test_prepared_reading_is_the_plain_one(connection) -> None:
 
 def test_where_lock_timeout_comes_from_is_read_with_an_access_exclusive_lock(connection) -> None:
     """pg_settings is the dearest part of a reading and only missing-lock-timeout needs it:
-    the reading carries it once this backend holds ACCESS EXCLUSIVE on an observed table,
-    and :func:`probe.read_source` supplies it otherwise."""
+    the reading carries it when this backend holds ACCESS EXCLUSIVE on an observed table that
+    did not hold it at the reading before, and :func:`probe.read_source` supplies it
+    otherwise."""
     dbapi = connection.connection.dbapi_connection
     oid = connection.exec_driver_sql("SELECT 't'::regclass::oid").scalar_one()
     connection.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
 
-    def reading() -> probe.Reading:
+    def reading(before: probe.Reading | None = None) -> probe.Reading:
         cursor = dbapi.cursor()
-        cursor.execute(probe.sql([oid]))
+        cursor.execute(probe.sql([oid], probe.exclusive(before)))
         return probe.parse(cursor.fetchone()[0])
 
     shared = reading()
@@ -147,3 +148,6 @@ def test_where_lock_timeout_comes_from_is_read_with_an_access_exclusive_lock(con
     exclusive = reading()
     assert exclusive.lock_timeout_source == "session"
     assert exclusive.project_lock_timeout() == "5s"
+    # held since the reading before: no statement took it now, no finding asks
+    assert reading(exclusive).lock_timeout_source is None
+    assert reading(shared).lock_timeout_source == "session"

@@ -1,6 +1,6 @@
 """The tables that exist before a revision: their names (one cheap query), and the details row
-generation needs for the ones a statement is about to touch (one query for those and their
-foreign-key ancestors).
+generation needs for the ones a statement is about to touch (one query for those, their
+partitions and the foreign-key parents their rows point at).
 
 Only what is needed to write rows PostgreSQL accepts: each column's type (resolved through
 domains and arrays to a base type name, with enum labels), nullability and default, identity
@@ -25,14 +25,13 @@ _USER_TABLE = r"""c.relkind IN ('r', 'p')
   AND c.relpersistence <> 't'
   AND c.relname <> ALL({excluded})"""
 
-# The project's own tables: those, without an extension's.
-_PROJECT_TABLE = (
-    _USER_TABLE
-    + r"""
-  AND NOT EXISTS (
+# A table an extension made (not the project's data).
+_EXTENSION_TABLE = r"""EXISTS (
     SELECT 1 FROM pg_depend d
     WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')"""
-)
+
+# The project's own tables: those, without an extension's.
+_PROJECT_TABLE = f"{_USER_TABLE}\n  AND NOT {_EXTENSION_TABLE}"
 
 _NAMES_SQL = r"""
 SELECT json_agg(json_build_array(c.oid, n.nspname, c.relname))::text
@@ -40,22 +39,37 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE {project}
 """
 
-# The tables asked for (by oid or by name), with their foreign-key ancestors (rows to point
-# at) and partitions. Each column's type is fetched by its oid (the OFFSET 0 keeps that
-# subquery apart): joined plainly, the generic plan hashed all of pg_type for every table.
+# The tables asked for (by oid or by name), with their partitions and foreign-key parents
+# (rows to point at), and so on from every table whose rows need the next one's
+# (rows_needed): not from the parent of a nullable foreign key. Each column's type is
+# fetched by its oid (the OFFSET 0 keeps that subquery apart): joined plainly, the generic
+# plan hashed all of pg_type for every table. Tables are looked up by oid or name, and in
+# pg_depend, the same way (LATERAL subqueries the planner cannot flatten): the generic plan,
+# made while the catalog is small, otherwise scans all of pg_class and pg_depend each time.
 _TABLES_SQL = r"""
-WITH RECURSIVE wanted(oid) AS (
-  SELECT c.oid FROM pg_class c
-  WHERE c.oid = ANY({oids}) OR c.relname = ANY({names})
+WITH RECURSIVE asked(oid) AS (
+  SELECT c.oid FROM unnest({oids}) AS q(oid)
+  CROSS JOIN LATERAL (SELECT c.oid FROM pg_class c WHERE c.oid = q.oid OFFSET 0) c
   UNION
-  SELECT x.oid FROM wanted w CROSS JOIN LATERAL (
-    SELECT k.confrelid AS oid FROM pg_constraint k WHERE k.conrelid = w.oid AND k.contype = 'f'
+  SELECT c.oid FROM unnest({names}) AS q(name)
+  CROSS JOIN LATERAL (SELECT c.oid FROM pg_class c WHERE c.relname = q.name OFFSET 0) c
+), wanted(oid, needed) AS (
+  SELECT oid, true FROM asked
+  UNION
+  SELECT x.oid, x.needed FROM wanted w CROSS JOIN LATERAL (
+    SELECT k.confrelid AS oid, EXISTS (
+      SELECT 1 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+      WHERE a.attrelid = k.conrelid AND a.attnum = ANY(k.conkey)
+        AND (a.attnotnull OR t.typnotnull)) AS needed
+    FROM pg_constraint k WHERE k.conrelid = w.oid AND k.contype = 'f'
     UNION ALL
-    SELECT i.inhrelid FROM pg_inherits i WHERE i.inhparent = w.oid) x
+    SELECT i.inhrelid, true FROM pg_inherits i WHERE i.inhparent = w.oid) x
+  WHERE w.needed
 )
 SELECT json_agg(json_build_object(
   'oid', c.oid, 'schema', n.nspname, 'name', c.relname, 'kind', c.relkind,
   'partition', c.relispartition,
+  'inherits', (SELECT json_agg(i.inhparent) FROM pg_inherits i WHERE i.inhrelid = c.oid),
   'columns', (
     SELECT coalesce(json_agg(json_build_object(
       'num', a.attnum, 'name', a.attname,
@@ -87,9 +101,11 @@ SELECT json_agg(json_build_object(
     )), '[]'::json)
     FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype IN ('c', 'f', 'p', 'u'))
 ) ORDER BY c.oid)::text
-FROM pg_class c
+FROM (SELECT DISTINCT oid FROM wanted) w
+CROSS JOIN LATERAL (
+  SELECT * FROM pg_class c WHERE c.oid = w.oid AND NOT {extension} OFFSET 0) c
 JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.oid IN (SELECT oid FROM wanted) AND {project}
+WHERE {user}
 """
 
 
@@ -146,6 +162,7 @@ class Table:
     foreign_keys: list[ForeignKey] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     unique: list[tuple[int, ...]] = field(default_factory=list)
+    inherits: tuple[int, ...] = ()  # the tables it is a partition or an INHERITS child of
 
     @property
     def qualified(self) -> str:
@@ -158,6 +175,34 @@ class Table:
 
     def column(self, num: int) -> Column | None:
         return next((c for c in self.columns if c.num == num), None)
+
+
+def rows_needed(tables: list[Table], named: set[int]) -> set[int]:
+    """The oids among ``tables`` that must hold rows when the ``named`` ones do: the named
+    tables, their partitions and INHERITS children (whose rows a statement on the parent
+    meets), and the parents of a foreign key with a NOT NULL column (a row needs a parent
+    row to point at). The parent of a nullable foreign key is not needed: an empty one
+    leaves the key NULL, as production rows may have it."""
+    needed = set(named)
+    grew = True
+    while grew:
+        grew = False
+        for table in tables:
+            if table.oid in needed:
+                parents = {fk.parent for fk in table.foreign_keys if _not_null(table, fk)}
+            elif needed.intersection(table.inherits):
+                parents = {table.oid}
+            else:
+                continue
+            if not parents <= needed:
+                needed |= parents
+                grew = True
+    return needed & {t.oid for t in tables}
+
+
+def _not_null(table: Table, fk: ForeignKey) -> bool:
+    """A column of ``fk`` is NOT NULL: a row of ``table`` needs a parent row."""
+    return any((c := table.column(num)) is not None and c.not_null for num in fk.columns)
 
 
 def quote(identifier: str) -> str:
@@ -195,7 +240,8 @@ def read_tables(
     excluded: tuple[str, ...] = ("alembic_version",),
 ) -> list[Table]:
     """The project's tables among ``oids`` or named one of ``names`` (in any schema), with
-    their foreign-key ancestors and partitions, in detail."""
+    their partitions and foreign-key parents (further up only where :func:`rows_needed`
+    goes), in detail."""
     return tables(prepared.plain(cursor), oids=oids, names=names, excluded=excluded)
 
 
@@ -252,6 +298,8 @@ def _substitute(template: str, arguments: list[str]) -> str:
     oids, names, excluded = arguments
     return (
         template.replace("{project}", _PROJECT_TABLE)
+        .replace("{user}", _USER_TABLE)
+        .replace("{extension}", _EXTENSION_TABLE)
         .replace("{oids}", oids)
         .replace("{names}", names)
         .replace("{excluded}", excluded)
@@ -287,6 +335,7 @@ def _table(entry: dict[str, Any]) -> Table:
         name=entry["name"],
         partitioned=entry["kind"] == "p",
         partition=bool(entry["partition"]),
+        inherits=tuple(int(o) for o in entry.get("inherits") or ()),
     )
     for col in entry["columns"]:
         table.columns.append(

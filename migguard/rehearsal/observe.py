@@ -81,6 +81,60 @@ class Session:
 
     prepared_on: dict[str, Any] = field(default_factory=dict)  # statement name -> connection
     usable: bool = True
+    # The revision's observer, which the engine's events go to. The listeners are put on an
+    # engine once per run (:meth:`listen`) and taken off at its end (:meth:`close`): adding
+    # and removing five listeners around every revision cost more than its reading.
+    observer: Observer | None = None
+    engines: list[Any] = field(default_factory=list)
+
+    def listen(self, engine: Any) -> None:
+        """Send ``engine``'s statement events to :attr:`observer` from now on."""
+        from sqlalchemy import event
+
+        if any(known is engine for known in self.engines):
+            return
+        for name, listener in self._listeners():
+            event.listen(engine, name, listener)
+        self.engines.append(engine)
+
+    def close(self) -> None:
+        """Take the listeners off every engine :meth:`listen` put them on."""
+        from sqlalchemy import event
+
+        for engine in self.engines:
+            for name, listener in self._listeners():
+                event.remove(engine, name, listener)
+        self.engines.clear()
+        self.observer = None
+
+    def _listeners(self) -> list[tuple[str, Any]]:
+        return [
+            ("before_cursor_execute", self._before),
+            ("after_cursor_execute", self._after),
+            ("handle_error", self._error),
+            ("commit", self._commit),
+            ("rollback", self._rollback),
+        ]
+
+    def _before(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if self.observer is not None:
+            self.observer.before(conn, statement)
+
+    def _after(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if self.observer is not None:
+            self.observer.after(conn)
+
+    def _error(self, context: Any) -> None:
+        if self.observer is not None:
+            self.observer.error(context)
+
+    def _commit(self, conn: Any) -> None:
+        if self.observer is not None:
+            self.observer.commit(conn)
+
+    def _rollback(self, conn: Any) -> None:
+        if self.observer is not None:
+            self.observer.rollback(conn)
 
 
 class Observer:
@@ -100,6 +154,7 @@ class Observer:
         self.dbapi = connection.connection.dbapi_connection
         self.batched = connection.dialect.driver == "psycopg2"
         self.session = session if session is not None else Session()
+        self._own_session = session is None  # its listeners go when this observer ends
         self.revision_path = _realpath(revision_path)
         self.excluded = (version_table,)
         # every name looked up once: a table the revision creates is named first by its
@@ -126,13 +181,8 @@ class Observer:
         self._wrote = False  # the revision has sent a statement that may write
 
     def __enter__(self) -> Observer:
-        from sqlalchemy import event
-
-        event.listen(self.engine, "before_cursor_execute", self._before)
-        event.listen(self.engine, "after_cursor_execute", self._after)
-        event.listen(self.engine, "handle_error", self._error)
-        event.listen(self.engine, "commit", self._commit)
-        event.listen(self.engine, "rollback", self._rollback)
+        self.session.listen(self.engine)
+        self.session.observer = self
         return self
 
     def __exit__(
@@ -141,13 +191,9 @@ class Observer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        from sqlalchemy import event
-
-        event.remove(self.engine, "before_cursor_execute", self._before)
-        event.remove(self.engine, "after_cursor_execute", self._after)
-        event.remove(self.engine, "handle_error", self._error)
-        event.remove(self.engine, "commit", self._commit)
-        event.remove(self.engine, "rollback", self._rollback)
+        self.session.observer = None
+        if self._own_session:
+            self.session.close()
 
     def _ours(self, conn: Any) -> bool:
         if self._busy or self.broken is not None:
@@ -157,7 +203,9 @@ class Observer:
         except Exception:
             return False
 
-    def _before(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    def before(self, conn: Any, statement: str) -> None:
+        """Right before ``statement`` goes to the server (SQLAlchemy's
+        ``before_cursor_execute``)."""
         if not self._ours(conn):
             return
         self.flush()  # the previous statement's doing, before this one adds to it
@@ -179,7 +227,8 @@ class Observer:
         if not _READ_ONLY.match(statement):
             self._wrote = True
 
-    def _after(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    def after(self, conn: Any) -> None:
+        """The statement ran (``after_cursor_execute``)."""
         if not self._ours(conn) or self._pending is None:
             return
         done, self._pending = self._pending, None
@@ -212,21 +261,23 @@ class Observer:
             done.lock_timeout = reading.project_lock_timeout()
         self.last = reading
 
-    def _error(self, context: Any) -> None:
+    def error(self, context: Any) -> None:
+        """The statement failed (``handle_error``)."""
         if not self._ours(context.connection) or self._pending is None:
             return
         failed, self._pending = self._pending, None
         failed.error = first_line(context.original_exception)
         self.statements.append(failed)
 
-    def _commit(self, conn: Any) -> None:
+    def commit(self, conn: Any) -> None:
         """A commit through SQLAlchemy ends the transaction the rows were written in (and the
         locks and statistics the last statement's reading is taken from: that first)."""
         if self._ours(conn):
             self.flush()
             self.committed = True
 
-    def _rollback(self, conn: Any) -> None:
+    def rollback(self, conn: Any) -> None:
+        """A rollback through SQLAlchemy: the last statement's reading first."""
         if self._ours(conn):
             self.flush()
 
@@ -254,8 +305,11 @@ class Observer:
         return found
 
     def _fill(self, names: list[str]) -> None:
-        """Rows for the existing tables ``names`` (and their foreign-key ancestors) before the
-        statement runs; they are observed from here on."""
+        """Rows for the existing tables ``names`` before the statement runs, and for the tables
+        those rows need (:func:`catalog.rows_needed`); they are observed from here on. The other
+        foreign-key ancestors the catalog returns are only read from: rows point at the rows
+        they already hold, or keep a nullable key NULL. Filling them (and deleting their rows
+        again) cost more than half of a rehearsal, for tables no statement had named."""
         if self.existing is not None and all(
             self.existing.get(name, set()) <= self.tables.keys() for name in names
         ):
@@ -268,9 +322,11 @@ class Observer:
                 )
             else:
                 details = catalog.tables(self._query, names=names, excluded=self.excluded)
-            new = [t for t in details if t.oid not in self.tables]
+            needed = catalog.rows_needed(details, {t.oid for t in details if t.name in names})
+            new = [t for t in details if t.oid in needed and t.oid not in self.tables]
             if not new:
                 return
+            referenced = [t for t in details if t.oid not in needed and t.oid not in self.tables]
             observed = [*self.tables, *(t.oid for t in new)]
             after_fill: probe.Reading | None = None
 
@@ -279,15 +335,16 @@ class Observer:
                 after_fill = probe.parse(row[0])
                 return {oid for oid, state in after_fill.tables.items() if state.inserted}
 
-            arguments = probe.arguments(observed)
-            reading = self.batch_sql(probe.sql(observed), probe.STATEMENT, arguments)
+            # a starting point, which no finding asks where its lock_timeout comes from
+            arguments = probe.arguments(observed, exclusive=observed)
+            reading = self.batch_sql(probe.sql(observed, observed), probe.STATEMENT, arguments)
             with self.batch(probe.STATEMENT):
                 done = rows.fill(
                     lambda: self.dbapi.cursor(),
                     new,
                     self._restart,
                     batched=self.batched,
-                    known=list(self.tables.values()),
+                    known=[*self.tables.values(), *referenced],
                     then=reading,
                     holding=holding,
                 )
@@ -314,8 +371,10 @@ class Observer:
     def _read(self) -> probe.Reading:
         self._busy = True
         try:
-            oids = list(self.tables)
-            (text,) = self._query(probe.sql(oids), probe.STATEMENT, probe.arguments(oids))
+            oids, held = list(self.tables), probe.exclusive(self.last)
+            (text,) = self._query(
+                probe.sql(oids, held), probe.STATEMENT, probe.arguments(oids, held)
+            )
             return probe.parse(text)
         finally:
             self._busy = False

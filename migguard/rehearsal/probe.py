@@ -18,6 +18,7 @@ its locks and transaction statistics are gone but the catalog still tells what i
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +61,8 @@ WITH locks AS MATERIALIZED (
 SELECT json_build_object(
   'lock_timeout', current_setting('lock_timeout'),
   'lock_timeout_source', CASE WHEN current_setting('lock_timeout') <> '0' AND EXISTS (
-     SELECT 1 FROM locks l WHERE l.mode = 'AccessExclusiveLock' AND l.relation IN ({oids}))
+     SELECT 1 FROM locks l WHERE l.mode = 'AccessExclusiveLock' AND l.relation = ANY({oids})
+       AND l.relation <> ALL({exclusive}))
      THEN ({source}) END,
   'xid', txid_current_if_assigned(),
   'tables', (SELECT json_agg(json_build_array(
@@ -74,7 +76,8 @@ SELECT json_build_object(
       FROM pg_constraint k WHERE k.conrelid = c.oid),
      (SELECT json_agg(json_build_array(a.attnum, a.attnotnull, a.attname))
       FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)
-   )) FROM pg_class c WHERE c.oid IN ({oids}))
+   )) FROM unnest({oids}) AS q(oid)
+   CROSS JOIN LATERAL (SELECT * FROM pg_class c WHERE c.oid = q.oid OFFSET 0) c)
 )::text
 """.replace("{source}", _SOURCE_SQL)
 
@@ -104,11 +107,13 @@ class TableState:
 class Reading:
     """One probe: the session's lock_timeout and the state of every observed table.
 
-    Where the lock_timeout comes from (``lock_timeout_source``) is read only while this
-    backend holds ACCESS EXCLUSIVE on an observed table, the one case a finding asks for it
-    (a statement that took that lock is seen taking it in the same reading): ``pg_settings``
-    builds every setting of the server to return one, which cost three quarters of each
-    reading. :func:`read` reads it always, for a reading taken on its own."""
+    Where the lock_timeout comes from (``lock_timeout_source``) is read only when this
+    backend holds ACCESS EXCLUSIVE on an observed table that did not hold it at the reading
+    before (``exclusive`` of :func:`arguments`), the one case a finding asks for it (a
+    statement that took that lock is seen taking it in the same reading): ``pg_settings``
+    builds every setting of the server to return one, which cost three quarters of a
+    reading, at every reading after the revision's first ALTER TABLE. :func:`read` reads it
+    always, for a reading taken on its own."""
 
     lock_timeout: str
     xid: int | None
@@ -133,9 +138,10 @@ def read_source(cursor: Any, reading: Reading) -> None:
     reading.lock_timeout_source = str(cursor.fetchone()[0])
 
 
-def sql(oids: list[int]) -> str:
+def sql(oids: list[int], exclusive: Iterable[int] = ()) -> str:
     """The reading as one SELECT of one text value (JSON), for :func:`parse`."""
-    return _SQL.replace("{oids}", ", ".join(str(int(o)) for o in oids) or "0")
+    listed, held = arguments(oids, exclusive)
+    return _SQL.replace("{oids}", listed).replace("{exclusive}", held)
 
 
 def read(cursor: Any, oids: list[int]) -> Reading:
@@ -151,8 +157,10 @@ def read(cursor: Any, oids: list[int]) -> Reading:
 PREPARED = "migguard_rehearsal_probe"
 STATEMENT = prepared.Statement(
     PREPARED,
-    ("oid[]",),
-    _SQL.replace("{oids}", "SELECT unnest(" + prepared.parameter(1, "oid") + ")"),
+    ("oid[]", "oid[]"),
+    _SQL.replace("{oids}", prepared.parameter(1, "oid")).replace(
+        "{exclusive}", prepared.parameter(2, "oid")
+    ),
 )
 
 
@@ -167,17 +175,28 @@ def _kept(reading: str) -> str:
     return f"SELECT set_config('{KEPT_SETTING}', ({reading.strip()}), true)"
 
 
-KEPT = prepared.Statement("migguard_rehearsal_probe_kept", ("oid[]",), _kept(STATEMENT.body))
+KEPT = prepared.Statement("migguard_rehearsal_probe_kept", STATEMENT.types, _kept(STATEMENT.body))
 
 
-def kept_sql(oids: list[int]) -> str:
+def kept_sql(oids: list[int], exclusive: Iterable[int] = ()) -> str:
     """:data:`KEPT` as plain SQL."""
-    return _kept(sql(oids))
+    return _kept(sql(oids, exclusive))
 
 
-def arguments(oids: list[int]) -> list[str]:
-    """:data:`STATEMENT`'s arguments for a reading of ``oids``."""
-    return [prepared.array((str(int(o)) for o in oids), "oid")]
+def arguments(oids: list[int], exclusive: Iterable[int] = ()) -> list[str]:
+    """:data:`STATEMENT`'s arguments for a reading of ``oids``; ``exclusive``: the tables
+    that held ACCESS EXCLUSIVE at the reading before (:func:`exclusive`)."""
+    return [
+        prepared.array((str(int(o)) for o in oids), "oid"),
+        prepared.array((str(int(o)) for o in exclusive), "oid"),
+    ]
+
+
+def exclusive(reading: Reading | None) -> list[int]:
+    """The tables ``reading`` saw this backend hold ACCESS EXCLUSIVE on."""
+    if reading is None:
+        return []
+    return [oid for oid, state in reading.tables.items() if "AccessExclusiveLock" in state.locks]
 
 
 def parse(text: str) -> Reading:

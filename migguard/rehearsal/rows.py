@@ -54,7 +54,8 @@ def fill(
     ``cursor_for()`` gives a DBAPI cursor of the revision's connection; ``restart()`` rolls
     the revision's transaction back and begins a new one (nothing else has run in it yet);
     ``batched``: the driver takes several statements in one call (psycopg2); ``known``:
-    tables filled earlier, whose rows foreign keys may point at; ``then``: a statement run
+    tables not to fill whose rows foreign keys may point at (filled earlier, or holding
+    what they hold: a foreign key to an empty one stays NULL); ``then``: a statement run
     right after the inserts (in the same round trip when batched), its first row kept in
     :attr:`Fill.then`; ``holding(row)``: the tables that row already shows to hold rows
     (the observer's reading counts the inserts), which are then not looked at again."""

@@ -63,6 +63,10 @@ class Rehearsal:
     session: observe.Session = field(default_factory=observe.Session)
     done: set[str] = field(default_factory=set)  # the revisions in ``rehearsed``
 
+    def close(self) -> None:
+        """The run is over: its engine's events go to no observer any more."""
+        self.session.close()
+
     def covers(self, revision: str) -> bool:
         """Rehearsed once: a replay of the history after a failure runs it plainly."""
         return revision in self.revisions and revision not in self.done
@@ -229,8 +233,10 @@ def _read_and_delete(observer: observe.Observer) -> bool | None:
         " END IF;"
         for oid in reversed(observer.fill_order)
     )
-    oids = list(observer.tables)
-    reading = observer.batch_sql(probe.kept_sql(oids), probe.KEPT, probe.arguments(oids))
+    oids, held = list(observer.tables), probe.exclusive(observer.last)
+    reading = observer.batch_sql(
+        probe.kept_sql(oids, held), probe.KEPT, probe.arguments(oids, held)
+    )
     cursor = observer.dbapi.cursor()
     try:
         try:
