@@ -125,3 +125,25 @@ def test_a_run_listens_once_and_leaves_no_listener_behind(connection) -> None:
     with observe.Observer(connection, __file__, "alembic_version"):  # a session of its own
         assert len(engine.dispatch.commit) == 1
     assert len(engine.dispatch.commit) == 0
+
+
+@pytest.mark.parametrize(
+    ("statement", "left"),
+    [
+        ("ALTER TABLE orders ADD COLUMN note text", "orders"),
+        ("ALTER TABLE orders RENAME TO purchases", "purchases"),  # found again by oid
+    ],
+)
+def test_the_generated_rows_go_in_the_round_trip_of_the_last_reading(
+    connection, statement: str, left: str
+) -> None:
+    from migguard.rehearsal import step
+
+    observer = observe.Observer(connection, __file__, "alembic_version")
+    with observer:
+        connection.exec_driver_sql(statement)
+    assert _rows(connection, left) > 0 and _rows(connection, "customers") > 0
+    assert step._read_and_delete(observer) is True
+    assert _rows(connection, left) == 0 and _rows(connection, "customers") == 0
+    (change,) = [c for c in observer.statements[-1].changes if c.oid in observer.fill_order[1:]]
+    assert "AccessExclusiveLock" in change.taken

@@ -205,6 +205,14 @@ def _filled(observer: observe.Observer) -> list[int]:
     return [oid for oid, inserted in observer.filled_counts.items() if inserted]
 
 
+def _children_first(observer: observe.Observer) -> list[int]:
+    """The tables the fill wrote rows into, children before parents (the reverse of the
+    fill): the order to delete the rows in. A table the fill wrote no row into is not
+    deleted from: whatever it holds is the revision's."""
+    filled = set(_filled(observer))
+    return [oid for oid in reversed(observer.fill_order) if oid in filled]
+
+
 def _deletes_with_last_reading(observer: observe.Observer) -> bool:
     """Whether the last statement's reading and the deletes of :func:`_deleted_rows` can go
     in one round trip (:func:`_read_and_delete`): psycopg2 takes several statements in one
@@ -220,19 +228,6 @@ def _read_and_delete(observer: observe.Observer) -> bool | None:
     the deletes, decided on the server on the same counters. True when the rows are gone,
     False when the revision inserted rows into those tables, None when PostgreSQL refused a
     delete: that aborted the transaction and the reading with it."""
-    counts = observer.filled_counts
-    exists = "EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid = {oid})"
-    exact = " AND ".join(
-        f"(NOT {exists.format(oid=int(oid))}"
-        f" OR pg_stat_get_xact_tuples_inserted({int(oid)}) = {int(counts[oid])})"
-        for oid in _filled(observer)
-    )
-    # children before parents (the reverse of the fill), by oid: the revision may rename
-    deletes = " ".join(
-        f"IF {exists.format(oid=int(oid))} THEN EXECUTE 'DELETE FROM ' || {int(oid)}::regclass;"
-        " END IF;"
-        for oid in reversed(observer.fill_order)
-    )
     oids, held = list(observer.tables), probe.exclusive(observer.last)
     reading = observer.batch_sql(
         probe.kept_sql(oids, held), probe.KEPT, probe.arguments(oids, held)
@@ -243,8 +238,7 @@ def _read_and_delete(observer: observe.Observer) -> bool | None:
             with observer.batch(probe.KEPT):
                 cursor.execute(
                     f"SELECT set_config('{_DELETED}', 'no', true);\n{reading};\n"
-                    f"DO $migguard$ BEGIN IF {exact} THEN {deletes}"
-                    f" PERFORM set_config('{_DELETED}', 'yes', true); END IF; END $migguard$;\n"
+                    f"{_deletes(observer)};\n"
                     f"SELECT current_setting('{probe.KEPT_SETTING}'), current_setting('{_DELETED}')"
                 )
         except Exception:
@@ -255,6 +249,46 @@ def _read_and_delete(observer: observe.Observer) -> bool | None:
         cursor.close()
     observer.take(probe.parse(text))
     return bool(deleted == "yes")
+
+
+# A statement after which a filled table may no longer be found under the name it was filled
+# under (or at all).
+_MAY_RENAME = re.compile(r"\b(RENAME|DROP|SCHEMA)\b", re.IGNORECASE)
+
+
+def _deletes(observer: observe.Observer) -> str:
+    """The deletes of :func:`_read_and_delete` from the tables the fill wrote rows into,
+    children before parents (the reverse of the fill), when the rows the fill counted are
+    all those tables got: plain DELETEs by name, or,
+    once the revision may have renamed or dropped one, a DO block that finds each by oid
+    (compiled anew at each call, it cost as much as the reading)."""
+    counts = observer.filled_counts
+    filled = _filled(observer)
+    order = _children_first(observer)
+    if not any(_MAY_RENAME.search(statement.sql) for statement in observer.statements):
+        exact = " AND ".join(
+            f"pg_stat_get_xact_tuples_inserted({int(oid)}) = {int(counts[oid])}" for oid in filled
+        )
+        return f"SELECT set_config('{_DELETED}', 'yes', true) WHERE {exact};\n" + ";\n".join(
+            f"DELETE FROM {observer.tables[oid].qualified}"
+            f" WHERE current_setting('{_DELETED}') = 'yes'"
+            for oid in order
+        )
+    exists = "EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid = {oid})"
+    exact = " AND ".join(
+        f"(NOT {exists.format(oid=int(oid))}"
+        f" OR pg_stat_get_xact_tuples_inserted({int(oid)}) = {int(counts[oid])})"
+        for oid in filled
+    )
+    deletes = " ".join(
+        f"IF {exists.format(oid=int(oid))} THEN EXECUTE 'DELETE FROM ' || {int(oid)}::regclass;"
+        " END IF;"
+        for oid in order
+    )
+    return (
+        f"DO $migguard$ BEGIN IF {exact} THEN {deletes}"
+        f" PERFORM set_config('{_DELETED}', 'yes', true); END IF; END $migguard$"
+    )
 
 
 _DELETED = "migguard.rehearsal_deleted"
@@ -275,8 +309,8 @@ def _deleted_rows(observer: observe.Observer) -> bool:
         inserted = any(oid in last and last[oid].inserted != counts[oid] for oid in filled)
     if inserted:
         return False
-    # children before parents (the reverse of the fill), by oid: the revision may rename
-    order = list(reversed(observer.fill_order))
+    # by oid: the revision may rename
+    order = _children_first(observer)
     deletes = " ".join(
         f"EXECUTE 'DELETE FROM ' || {int(oid)}::regclass;" for oid in order if oid in last
     )
