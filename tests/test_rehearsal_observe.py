@@ -131,6 +131,7 @@ def test_a_run_listens_once_and_leaves_no_listener_behind(connection) -> None:
     ("statement", "left"),
     [
         ("ALTER TABLE orders ADD COLUMN note text", "orders"),
+        ("ALTER TABLE orders DROP COLUMN customer_id", "orders"),
         ("ALTER TABLE orders RENAME TO purchases", "purchases"),  # found again by oid
     ],
 )
@@ -147,3 +148,32 @@ def test_the_generated_rows_go_in_the_round_trip_of_the_last_reading(
     assert _rows(connection, left) == 0 and _rows(connection, "customers") == 0
     (change,) = [c for c in observer.statements[-1].changes if c.oid in observer.fill_order[1:]]
     assert "AccessExclusiveLock" in change.taken
+
+
+def test_a_revision_that_only_creates_reads_no_catalog(connection) -> None:
+    """A new enum, a new table and its indexes name no existing table: nothing is looked up,
+    nothing filled."""
+    observer = observe.Observer(connection, __file__, "alembic_version")
+    with observer:
+        connection.exec_driver_sql("CREATE TYPE state AS ENUM ('orders', 'customers')")
+        connection.exec_driver_sql(
+            "CREATE TABLE returns (id int PRIMARY KEY, customers int,"
+            " order_id int REFERENCES orders (id), state state)"
+        )
+        connection.exec_driver_sql("CREATE INDEX ix_returns_customers ON returns (customers)")
+        connection.exec_driver_sql("CREATE UNIQUE INDEX ON public.returns (order_id)")
+    assert observer.existing is None  # the catalog was never read
+    assert _observed(observer) == set()
+
+
+def test_an_index_on_an_existing_table_fills_that_table_only(connection) -> None:
+    """The columns of an index are no tables, even when one has a table's name."""
+    connection.exec_driver_sql("ALTER TABLE orders ADD COLUMN customers int")
+    connection.commit()
+    observer = observe.Observer(connection, __file__, "alembic_version")
+    with observer:
+        connection.exec_driver_sql("CREATE INDEX ix_orders_customers ON ONLY orders (customers)")
+        assert _observed(observer) == {"orders", "customers"}  # a NOT NULL key's parent
+        connection.exec_driver_sql("ALTER TABLE customers ADD COLUMN note text")
+    observer.flush()
+    assert [s.changes != [] for s in observer.statements] == [True, True]

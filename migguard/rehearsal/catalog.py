@@ -40,8 +40,8 @@ WHERE {project}
 """
 
 # The tables asked for (by oid or by name), with their partitions and foreign-key parents
-# (rows to point at), and so on from every table whose rows need the next one's
-# (rows_needed): not from the parent of a nullable foreign key. Each column's type is
+# (rows to point at), and so on from every table whose rows need the next one's (``needed``):
+# not from the parent of a nullable foreign key. Each column's type is
 # fetched by its oid (the OFFSET 0 keeps that subquery apart): joined plainly, the generic
 # plan hashed all of pg_type for every table. Tables are looked up by oid or name, and in
 # pg_depend, the same way (LATERAL subqueries the planner cannot flatten): the generic plan,
@@ -69,7 +69,7 @@ WITH RECURSIVE asked(oid) AS (
 SELECT json_agg(json_build_object(
   'oid', c.oid, 'schema', n.nspname, 'name', c.relname, 'kind', c.relkind,
   'partition', c.relispartition,
-  'inherits', (SELECT json_agg(i.inhparent) FROM pg_inherits i WHERE i.inhrelid = c.oid),
+  'needed', w.needed,
   'columns', (
     SELECT coalesce(json_agg(json_build_object(
       'num', a.attnum, 'name', a.attname,
@@ -101,7 +101,7 @@ SELECT json_agg(json_build_object(
     )), '[]'::json)
     FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype IN ('c', 'f', 'p', 'u'))
 ) ORDER BY c.oid)::text
-FROM (SELECT DISTINCT oid FROM wanted) w
+FROM (SELECT oid, bool_or(needed) AS needed FROM wanted GROUP BY oid) w
 CROSS JOIN LATERAL (
   SELECT * FROM pg_class c WHERE c.oid = w.oid AND NOT {extension} OFFSET 0) c
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -162,7 +162,10 @@ class Table:
     foreign_keys: list[ForeignKey] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     unique: list[tuple[int, ...]] = field(default_factory=list)
-    inherits: tuple[int, ...] = ()  # the tables it is a partition or an INHERITS child of
+    # asked for, or needed by a table that is (a partition of it, or the parent of a NOT NULL
+    # foreign key: its rows need rows to point at); the parent of a nullable foreign key is
+    # only there to be pointed at, if it holds rows
+    needed: bool = True
 
     @property
     def qualified(self) -> str:
@@ -175,34 +178,6 @@ class Table:
 
     def column(self, num: int) -> Column | None:
         return next((c for c in self.columns if c.num == num), None)
-
-
-def rows_needed(tables: list[Table], named: set[int]) -> set[int]:
-    """The oids among ``tables`` that must hold rows when the ``named`` ones do: the named
-    tables, their partitions and INHERITS children (whose rows a statement on the parent
-    meets), and the parents of a foreign key with a NOT NULL column (a row needs a parent
-    row to point at). The parent of a nullable foreign key is not needed: an empty one
-    leaves the key NULL, as production rows may have it."""
-    needed = set(named)
-    grew = True
-    while grew:
-        grew = False
-        for table in tables:
-            if table.oid in needed:
-                parents = {fk.parent for fk in table.foreign_keys if _not_null(table, fk)}
-            elif needed.intersection(table.inherits):
-                parents = {table.oid}
-            else:
-                continue
-            if not parents <= needed:
-                needed |= parents
-                grew = True
-    return needed & {t.oid for t in tables}
-
-
-def _not_null(table: Table, fk: ForeignKey) -> bool:
-    """A column of ``fk`` is NOT NULL: a row of ``table`` needs a parent row."""
-    return any((c := table.column(num)) is not None and c.not_null for num in fk.columns)
 
 
 def quote(identifier: str) -> str:
@@ -240,8 +215,8 @@ def read_tables(
     excluded: tuple[str, ...] = ("alembic_version",),
 ) -> list[Table]:
     """The project's tables among ``oids`` or named one of ``names`` (in any schema), with
-    their partitions and foreign-key parents (further up only where :func:`rows_needed`
-    goes), in detail."""
+    their partitions and foreign-key parents (further up only from a :attr:`Table.needed`
+    one), in detail."""
     return tables(prepared.plain(cursor), oids=oids, names=names, excluded=excluded)
 
 
@@ -335,7 +310,7 @@ def _table(entry: dict[str, Any]) -> Table:
         name=entry["name"],
         partitioned=entry["kind"] == "p",
         partition=bool(entry["partition"]),
-        inherits=tuple(int(o) for o in entry.get("inherits") or ()),
+        needed=bool(entry.get("needed", True)),
     )
     for col in entry["columns"]:
         table.columns.append(

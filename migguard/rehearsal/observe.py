@@ -46,10 +46,21 @@ _NAME = rf'(?:"{_QUOTED}"|{_BARE})'
 # into an existing table; an ambiguous text reads as one of those.
 _CREATE_TABLE = re.compile(
     r"^\s*CREATE\s+(?:(?:GLOBAL|LOCAL)\s+)?(?:(?:TEMPORARY|TEMP|UNLOGGED)\s+)?TABLE\s+"
-    rf"(?:IF\s+NOT\s+EXISTS\s+)?(?:{_NAME}\s*\.\s*)*(?P<name>{_NAME})\s*\(",
+    rf"(?P<maybe>IF\s+NOT\s+EXISTS\s+)?(?:{_NAME}\s*\.\s*)*(?P<name>{_NAME})\s*\(",
     re.IGNORECASE,
 )
 _REACHES_INTO = re.compile(r"\bPARTITION\s+OF\b|\bINHERITS\b|\)\s*AS\b", re.IGNORECASE)
+# A new enum type: it names no table.
+_CREATE_ENUM = re.compile(
+    rf"^\s*CREATE\s+TYPE\s+(?:{_NAME}\s*\.\s*)*{_NAME}\s+AS\s+ENUM\b", re.IGNORECASE
+)
+# A new index: of the names in it only the table it is built on can be an existing table (the
+# index's own name is new; its columns, expressions and predicate name no other table).
+_CREATE_INDEX = re.compile(
+    r"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?"
+    rf"(?:{_NAME}\s+)?ON\s+(?:ONLY\s+)?(?:{_NAME}\s*\.\s*)*(?P<table>{_NAME})",
+    re.IGNORECASE,
+)
 
 
 @dataclass
@@ -291,22 +302,31 @@ class Observer:
         lock at most, are neither read nor written, and cannot make it fail whatever rows
         they hold, so no rule has anything to see there. They are left to the next
         statement that names them: a revision creating a table that references the
-        customers fills no customers unless it also alters or reads them."""
+        customers fills no customers unless it also alters or reads them. Without ``IF NOT
+        EXISTS`` the new name is not even looked up: a table of that name where it is created
+        makes the statement fail, one in another schema is not touched.
+
+        Of a ``CREATE INDEX``, only the table it is built on counts; a ``CREATE TYPE ... AS
+        ENUM`` names none. A revision that creates a table, its enum type and its indexes
+        thus reads no catalog at all."""
+        if _CREATE_ENUM.match(statement):
+            return []
         created = _CREATE_TABLE.match(statement)
         if created is not None and not _REACHES_INTO.search(statement):
+            if created.group("maybe") is None:
+                self.looked_up.update(_names(created.group("name")))
+                return []
             statement = created.group("name")
-        found: list[str] = []
-        for match in _IDENTIFIER.finditer(statement):
-            quoted, bare = match.groups()
-            name = quoted.replace('""', '"') if quoted is not None else bare.lower()
-            if name not in self.looked_up:
-                self.looked_up.add(name)
-                found.append(name)
+        indexed = _CREATE_INDEX.match(statement)
+        if indexed is not None:
+            statement = indexed.group("table")
+        found = [name for name in _names(statement) if name not in self.looked_up]
+        self.looked_up.update(found)
         return found
 
     def _fill(self, names: list[str]) -> None:
         """Rows for the existing tables ``names`` before the statement runs, and for the tables
-        those rows need (:func:`catalog.rows_needed`); they are observed from here on. The other
+        those rows need (:attr:`catalog.Table.needed`); they are observed from here on. The other
         foreign-key ancestors the catalog returns are only read from: rows point at the rows
         they already hold, or keep a nullable key NULL. Filling them (and deleting their rows
         again) cost more than half of a rehearsal, for tables no statement had named."""
@@ -322,11 +342,10 @@ class Observer:
                 )
             else:
                 details = catalog.tables(self._query, names=names, excluded=self.excluded)
-            needed = catalog.rows_needed(details, {t.oid for t in details if t.name in names})
-            new = [t for t in details if t.oid in needed and t.oid not in self.tables]
+            new = [t for t in details if t.needed and t.oid not in self.tables]
             if not new:
                 return
-            referenced = [t for t in details if t.oid not in needed and t.oid not in self.tables]
+            referenced = [t for t in details if not t.needed and t.oid not in self.tables]
             observed = [*self.tables, *(t.oid for t in new)]
             after_fill: probe.Reading | None = None
 
@@ -421,6 +440,16 @@ class Observer:
                 return frame.f_lineno
             frame = frame.f_back
         return None
+
+
+def _names(text: str) -> list[str]:
+    """The identifiers in ``text``, as PostgreSQL reads them: bare words folded to lower case,
+    quoted ones as written; each once, in order."""
+    found: dict[str, None] = {}
+    for match in _IDENTIFIER.finditer(text):
+        quoted, bare = match.groups()
+        found[quoted.replace('""', '"') if quoted is not None else bare.lower()] = None
+    return list(found)
 
 
 def _failed(dbapi: Any) -> bool:

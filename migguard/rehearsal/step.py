@@ -252,8 +252,10 @@ def _read_and_delete(observer: observe.Observer) -> bool | None:
 
 
 # A statement after which a filled table may no longer be found under the name it was filled
-# under (or at all).
-_MAY_RENAME = re.compile(r"\b(RENAME|DROP|SCHEMA)\b", re.IGNORECASE)
+# under, or at all (DROP COLUMN, INDEX or CONSTRAINT do not drop tables without CASCADE).
+_MAY_RENAME = re.compile(
+    r"\bRENAME\b|\bSCHEMA\b|\bCASCADE\b|\bDROP\s+(?:TABLE|OWNED)\b", re.IGNORECASE
+)
 
 
 def _deletes(observer: observe.Observer) -> str:
