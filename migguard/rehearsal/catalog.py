@@ -293,12 +293,10 @@ _PARAMETERS = [prepared.parameter(n, of) for n, of in ((1, "oid"), (2, "name"), 
 # tables up before many of a revision's statements.
 TABLES = prepared.Statement(
     "migguard_rehearsal_tables",
-    ("oid[]", "name[]", "name[]"),
     _substitute(_TABLES_SQL, _PARAMETERS),
 )
 TABLES_AND_NAMES = prepared.Statement(
     "migguard_rehearsal_tables_and_names",
-    ("oid[]", "name[]", "name[]"),
     _substitute(_TABLES_AND_NAMES_SQL, _PARAMETERS),
 )
 

@@ -157,7 +157,6 @@ def read(cursor: Any, oids: list[int]) -> Reading:
 PREPARED = "migguard_rehearsal_probe"
 STATEMENT = prepared.Statement(
     PREPARED,
-    ("oid[]", "oid[]"),
     _SQL.replace("{oids}", prepared.parameter(1, "oid")).replace(
         "{exclusive}", prepared.parameter(2, "oid")
     ),
@@ -175,7 +174,7 @@ def _kept(reading: str) -> str:
     return f"SELECT set_config('{KEPT_SETTING}', ({reading.strip()}), true)"
 
 
-KEPT = prepared.Statement("migguard_rehearsal_probe_kept", STATEMENT.types, _kept(STATEMENT.body))
+KEPT = prepared.Statement("migguard_rehearsal_probe_kept", _kept(STATEMENT.body))
 
 
 def kept_sql(oids: list[int], exclusive: Iterable[int] = ()) -> str:
