@@ -33,6 +33,7 @@ PROJECTS = [
             "extension_uuid_ossp",
             "flask_migrate",
             "multiple_heads",
+            "rehearsal_check_first_not_null",
             "rename_in_loop",
             "schema_mismatch",
             "unnamed_constraint",

@@ -177,3 +177,20 @@ def test_an_index_on_an_existing_table_fills_that_table_only(connection) -> None
         connection.exec_driver_sql("ALTER TABLE customers ADD COLUMN note text")
     observer.flush()
     assert [s.changes != [] for s in observer.statements] == [True, True]
+
+
+def test_a_check_on_a_nullable_key_fills_its_parent(connection) -> None:
+    """``CHECK (order_id IS NOT NULL)`` (the first step of the safe way to SET NOT NULL) turns
+    a row with a NULL key away: the parent is filled, and the shipments get rows."""
+    connection.exec_driver_sql(
+        "CREATE TABLE shipments (id int PRIMARY KEY, order_id int REFERENCES orders (id),"
+        " CONSTRAINT ck_shipments_order_id CHECK (order_id IS NOT NULL) NOT VALID)"
+    )
+    connection.commit()
+    observer = observe.Observer(connection, __file__, "alembic_version")
+    with observer:
+        connection.exec_driver_sql("ALTER TABLE shipments ADD COLUMN note text")
+        assert _observed(observer) == {"shipments", "orders", "customers"}
+        assert _rows(connection, "shipments WHERE order_id IS NOT NULL") > 0
+    assert observer.empty == {}
+

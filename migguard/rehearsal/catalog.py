@@ -41,7 +41,9 @@ WHERE {project}
 
 # The tables asked for (by oid or by name), with their partitions and foreign-key parents
 # (rows to point at), and so on from every table whose rows need the next one's (``needed``):
-# not from the parent of a nullable foreign key. Each column's type is
+# a key column that is NOT NULL, or under a check constraint of the table or of its domain
+# (``CHECK (customer_id IS NOT NULL)``, the first step of the safe way to SET NOT NULL), may
+# refuse a NULL; from the parent of any other foreign key, not. Each column's type is
 # fetched by its oid (the OFFSET 0 keeps that subquery apart): joined plainly, the generic
 # plan hashed all of pg_type for every table. Tables are looked up by oid or name, and in
 # pg_depend, the same way (LATERAL subqueries the planner cannot flatten): the generic plan,
@@ -60,7 +62,12 @@ WITH RECURSIVE asked(oid) AS (
     SELECT k.confrelid AS oid, EXISTS (
       SELECT 1 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
       WHERE a.attrelid = k.conrelid AND a.attnum = ANY(k.conkey)
-        AND (a.attnotnull OR t.typnotnull)) AS needed
+        AND (a.attnotnull OR t.typnotnull OR EXISTS (
+          SELECT 1 FROM pg_constraint dc WHERE dc.contypid = t.oid AND dc.contype = 'c'))
+    ) OR EXISTS (
+      SELECT 1 FROM pg_constraint ck
+      WHERE ck.conrelid = k.conrelid AND ck.contype = 'c' AND ck.conkey && k.conkey
+    ) AS needed
     FROM pg_constraint k WHERE k.conrelid = w.oid AND k.contype = 'f'
     UNION ALL
     SELECT i.inhrelid, true FROM pg_inherits i WHERE i.inhparent = w.oid) x
@@ -162,9 +169,9 @@ class Table:
     foreign_keys: list[ForeignKey] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     unique: list[tuple[int, ...]] = field(default_factory=list)
-    # asked for, or needed by a table that is (a partition of it, or the parent of a NOT NULL
-    # foreign key: its rows need rows to point at); the parent of a nullable foreign key is
-    # only there to be pointed at, if it holds rows
+    # asked for, or needed by a table that is (a partition of it, or the parent of a foreign
+    # key whose columns may refuse a NULL: NOT NULL or under a check); the parent of another
+    # foreign key is only there to be pointed at, if it holds rows
     needed: bool = True
 
     @property
@@ -308,7 +315,7 @@ def _table(entry: dict[str, Any]) -> Table:
         name=entry["name"],
         partitioned=entry["kind"] == "p",
         partition=bool(entry["partition"]),
-        needed=bool(entry.get("needed", True)),
+        needed=bool(entry["needed"]),
     )
     for col in entry["columns"]:
         table.columns.append(
