@@ -194,3 +194,27 @@ def test_a_check_on_a_nullable_key_fills_its_parent(connection) -> None:
         assert _rows(connection, "shipments WHERE order_id IS NOT NULL") > 0
     assert observer.empty == {}
 
+
+def test_telling_a_table_that_holds_rows_from_an_empty_one_is_no_scan_of_the_statement(
+    connection,
+) -> None:
+    """customers already hold a row, so the fill writes none and looks whether the table is
+    empty: that look is migguard's, not the SET NOT NULL's, which a validated check spares
+    reading the table (no validation-under-lock for the safe pattern)."""
+    other = sa.create_engine(connection.engine.url, poolclass=NullPool)
+    with other.begin() as seeding:  # another session: none of its inserts count in this one
+        for statement in (
+            "ALTER TABLE customers ADD COLUMN nick text",
+            "INSERT INTO customers VALUES (1, 'a@example.com', 'a')",
+            "ALTER TABLE customers ADD CONSTRAINT ck_customers_nick CHECK (nick IS NOT NULL)",
+        ):
+            seeding.exec_driver_sql(statement)
+    other.dispose()
+    observer = observe.Observer(connection, __file__, "alembic_version")
+    with observer:
+        connection.exec_driver_sql("ALTER TABLE customers ALTER COLUMN nick SET NOT NULL")
+    observer.flush()
+    (change,) = observer.statements[-1].changes
+    assert change.not_null_columns == ("nick",)
+    assert change.scans == 0
+    assert observer.empty == {}

@@ -375,6 +375,8 @@ class Observer:
         self.empty.update(done.empty)
         assert after_fill is not None  # rows.fill hands the reading to holding() once
         self.last = after_fill
+        if done.read_after:  # its look into the tables counts as a scan: not the statement's
+            self.last = self._read()
         for oid in done.order:
             state = self.last.tables.get(oid)
             self.filled_counts[oid] = state.inserted if state is not None else 0

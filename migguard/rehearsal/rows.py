@@ -32,11 +32,14 @@ _VALUE = re.compile(r"\bVALUE\b")
 @dataclass
 class Fill:
     """What the fill did: the tables written to, parents first, the tables that hold no row
-    afterwards, each with why, and the first row of the statement asked for after it."""
+    afterwards, each with why, and the first row of the statement asked for after it;
+    ``read_after``: it read tables after that statement (to tell one that already held rows
+    from one left empty), which a reading of their scans in that row does not include."""
 
     order: list[int] = field(default_factory=list)
     empty: dict[int, str] = field(default_factory=dict)
     then: Any = None
+    read_after: bool = False
 
 
 def fill(
@@ -73,6 +76,7 @@ def fill(
     result.then = row
     held = holding(row)
     unknown = [oid for oid in kept if oid not in held]
+    result.read_after = bool(unknown)
     present_rows = _hold_rows(cursor_for, [by_oid[oid] for oid in unknown])
     for oid, present in zip(unknown, present_rows, strict=True):
         if not present:
